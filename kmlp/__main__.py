@@ -1,0 +1,3 @@
+from kmlp.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""The public plugin API: what a dataset or architecture plugin declares, and what its functions return.
+
+A plugin's entry point names a *spec* object defined with this module. Importing this module (and, by
+contract, a plugin's spec module) imports neither keras nor a backend, so kmlp can list and validate every
+plugin cheaply. The function a spec points to is imported only when a run needs it::
+
+    # my_plugin/specs.py
+    from kmlp.api import ArchitectureSpec, Param
+
+    WIDE_MLP = ArchitectureSpec(
+        summary="An MLP with one wide hidden layer.",
+        builder="my_plugin.models:build_wide_mlp",   # imported lazily; may import keras at top level
+        params={"units": Param(int, 1024, "Width of the hidden layer.", ge=1)},
+    )
+
+``builder(input_shape=..., num_outputs=..., **params)`` returns an unbuilt-or-built ``keras.Model`` whose
+outputs are logits. ``loader(seed=..., **params)`` returns a :class:`DatasetSplits`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmlp.params import REQUIRED, Param
+
+__all__ = [
+    "API_VERSION",
+    "REQUIRED",
+    "ArchitectureSpec",
+    "DatasetSpec",
+    "DatasetSplits",
+    "Param",
+]
+
+#: Bumped when the spec or function contracts change incompatibly; a plugin built for another version is
+#: reported as broken instead of failing in the middle of a run.
+API_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Spec:
+    summary: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    #: Extra distributions the function needs at run time (``"scikit-learn"``), checked before it is called.
+    requires: tuple[str, ...] = ()
+    api_version: int = API_VERSION
+
+    def _resolve(self, target: Callable[..., Any] | str) -> Callable[..., Any]:
+        if callable(target):
+            return target
+        module_name, _, attr = target.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec(_Spec):
+    """A dataset: ``loader(seed=..., **params) -> DatasetSplits``, given as a callable or ``"module:function"``."""
+
+    loader: Callable[..., DatasetSplits] | str
+
+    def load(self, *, seed: int, **params: Any) -> DatasetSplits:
+        return self._resolve(self.loader)(seed=seed, **params)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchitectureSpec(_Spec):
+    """A model family: ``builder(input_shape=..., num_outputs=..., **params) -> keras.Model`` (logits out)."""
+
+    builder: Callable[..., Any] | str
+
+    def build(self, *, input_shape: tuple[int, ...], num_outputs: int, **params: Any) -> Any:
+        return self._resolve(self.builder)(input_shape=input_shape, num_outputs=num_outputs, **params)
+
+
+@dataclass
+class DatasetSplits:
+    """What a dataset loader returns.
+
+    Each split is an ``(inputs, labels)`` pair of NumPy arrays (labels are integer class ids) or a
+    ``keras.utils.PyDataset`` yielding such batches. ``validation`` is optional: without it kmlp holds out
+    ``training.validation_split`` of ``train``. ``input_shape`` excludes the batch dimension.
+    """
+
+    train: Any
+    test: Any
+    input_shape: tuple[int, ...]
+    num_classes: int
+    validation: Any = None
+    class_names: tuple[str, ...] | None = None

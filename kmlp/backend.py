@@ -1,0 +1,223 @@
+"""Choose the backend and device, and apply them before keras is imported.
+
+This is the one module that imports TensorFlow, PyTorch or JAX by name. Keras fixes its backend the moment it
+is first imported, so the CLI calls :func:`activate` before anything imports keras.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from kmlp.errors import KmlpError
+from kmlp.params import did_you_mean
+
+BACKENDS: tuple[str, ...] = ("jax", "tensorflow", "torch")
+#: Distributions that provide each backend's framework, in the order their version is reported.
+_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "jax": ("jax",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
+    "torch": ("torch",),
+}
+_GPU_BUILDS: dict[str, str] = {
+    "jax": "the CUDA build of JAX: pip install 'jax[cuda12]'",
+    "tensorflow": "TensorFlow with CUDA: pip install 'tensorflow[and-cuda]'",
+    "torch": "a CUDA build of PyTorch (see https://pytorch.org/get-started/locally/)",
+}
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend a command will use, and where that choice came from (printed and recorded)."""
+
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """``auto``, ``cpu``, ``gpu`` or ``gpu:N``, as given by ``--device`` or ``runtime.device``."""
+
+    kind: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+
+
+def keras_config_backend() -> tuple[str, str]:
+    """The backend Keras would pick on its own: ``keras.json`` under ``$KERAS_HOME`` (or ``~/.keras``), else TF.
+
+    Mirrors ``keras/src/backend/config.py`` so the choice is known without importing keras.
+    """
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    path = Path(home) / "keras.json"
+    try:
+        configured = json.loads(path.read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        configured = None
+    if isinstance(configured, str) and configured:
+        return configured, str(path)
+    return "tensorflow", "Keras's default"
+
+
+def choose_backend(cli: str | None = None, recipe: str | None = None) -> BackendChoice:
+    """Precedence: ``--backend`` > ``KERAS_BACKEND`` > the recipe's ``runtime.backend`` > Keras's own default."""
+    candidates = (
+        (cli, "--backend"),
+        (os.environ.get("KERAS_BACKEND") or None, "KERAS_BACKEND"),
+        (recipe, "runtime.backend in the recipe"),
+    )
+    name, source = next(((n, s) for n, s in candidates if n), keras_config_backend())
+    check_backend_name(name, source)
+    return BackendChoice(name, source)
+
+
+def check_backend_name(name: str, source: str = "--backend") -> None:
+    if name not in BACKENDS:
+        suggestion = did_you_mean(name, BACKENDS)
+        raise KmlpError(
+            f"unknown backend {name!r} (from {source})",
+            f"{suggestion + ' ' if suggestion else ''}choose one of: {', '.join(BACKENDS)}",
+        )
+
+
+def installed_version(backend: str) -> str | None:
+    """The version of the framework behind ``backend``, from metadata alone (nothing is imported)."""
+    for dist in _DISTRIBUTIONS[backend]:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def is_installed(backend: str) -> bool:
+    return importlib.util.find_spec(backend) is not None
+
+
+def require_installed(backend: str) -> None:
+    if not is_installed(backend):
+        raise KmlpError(
+            f"the {backend} backend is not installed",
+            f"install it with: pip install 'kmlp[{backend}]' (or pick another backend with --backend)",
+        )
+
+
+def parse_device(text: str) -> DeviceRequest:
+    kind, sep, index = text.strip().lower().partition(":")
+    if kind in ("auto", "cpu") and not sep:
+        return DeviceRequest(kind)
+    if kind == "gpu" and not sep:
+        return DeviceRequest("gpu")
+    if kind == "gpu" and index.isdigit():
+        return DeviceRequest("gpu", int(index))
+    raise KmlpError(f"invalid device {text!r}", "use auto, cpu, gpu or gpu:N (N is the GPU's index)")
+
+
+def apply(backend: str, device: DeviceRequest) -> None:
+    """Set the environment that makes keras and the framework start on ``backend`` and ``device``."""
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if loaded != backend:
+            raise RuntimeError(f"keras was imported with backend {loaded!r} before kmlp could select {backend!r}")
+    changes = {"KERAS_BACKEND": backend}
+    if device.kind == "cpu":
+        changes.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu", KERAS_TORCH_DEVICE="cpu")
+    elif device.kind == "gpu" and device.index is not None:
+        changes["CUDA_VISIBLE_DEVICES"] = _select_gpu(device.index)
+    os.environ.update(changes)  # only once every check has passed
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter buries kmlp's output
+    if device.kind == "gpu":
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX would take 75 % of the GPU
+
+
+def _select_gpu(index: int) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for GPU ``index``, counted within any list the user already set."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        ids = [i for i in visible.split(",") if i.strip()]
+        if index >= len(ids):
+            raise KmlpError(
+                f"--device gpu:{index}: only {len(ids)} GPU(s) are visible (CUDA_VISIBLE_DEVICES={visible})",
+                f"use an index below {len(ids)}",
+            )
+        return ids[index].strip()
+    return str(index)
+
+
+def framework_devices(backend: str) -> list[str]:
+    """The devices the framework sees, as ``cpu:0``/``gpu:0 (name)``; imports the framework, not keras."""
+    if backend == "jax":
+        import jax
+
+        return [f"{'gpu' if d.platform in ('gpu', 'cuda', 'rocm') else d.platform}:{d.id}" for d in jax.devices()]
+    if backend == "torch":
+        import torch
+
+        gpus = [f"gpu:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+        return [*gpus, "cpu:0"] if torch.cuda.is_available() else ["cpu:0"]
+    import tensorflow as tf
+
+    return [f"{d.device_type.lower()}:{d.name.rsplit(':', 1)[-1]}" for d in tf.config.list_physical_devices()]
+
+
+def activate(backend: str, device: DeviceRequest) -> str:
+    """Apply backend and device, import keras, and return the device training will use.
+
+    ``gpu`` when the framework sees none is an error, never a silent CPU run.
+    """
+    require_installed(backend)
+    apply(backend, device)
+    seen = framework_devices(backend)
+    gpus = [d for d in seen if d.startswith("gpu")]
+    if device.kind == "gpu" and not gpus:
+        raise KmlpError(
+            f"--device {device}: the {backend} backend sees no GPU (it sees: {', '.join(seen)})",
+            f"run on a machine with a GPU and install {_GPU_BUILDS[backend]}, or use --device cpu",
+        )
+    import keras
+
+    assert keras.backend.backend() == backend, "keras picked another backend than kmlp applied"
+    return gpus[0] if gpus and device.kind != "cpu" else "cpu:0"
+
+
+def seed_everything(backend: str, seed: int) -> None:
+    """Seed Python, NumPy and the framework, which seeds Keras's initialisers and dropout in turn.
+
+    ``keras.utils.set_random_seed`` does the same but imports TensorFlow whenever it is installed, which costs
+    a JAX or PyTorch run seconds of start-up and hundreds of MB; so it is used on the TensorFlow backend only.
+    """
+    if backend == "tensorflow":
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+
+    random.seed(seed)  # Keras draws unseeded SeedGenerator seeds from Python's RNG
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def enable_determinism(backend: str) -> None:
+    """Ask the framework for deterministic kernels, so one seed repeats a run bit for bit."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)

@@ -1,0 +1,61 @@
+"""``kmlp run``: validate the recipe, apply backend and device, then train, evaluate and save."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kmlp import __version__
+from kmlp.backend import activate, choose_backend, parse_device
+from kmlp.cli import app
+from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
+from kmlp.console import out, print_json
+from kmlp.recipe import load
+
+
+@app.command()
+def run(
+    recipe: Annotated[str, typer.Argument(help="The recipe file (.toml).", show_default=False)],
+    assignments: Annotated[
+        list[str] | None, typer.Argument(help="Overrides as key=value, same as --set.", show_default=False)
+    ] = None,
+    overrides: Overrides = None,
+    backend: Backend = None,
+    device: Device = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Train, evaluate and save the model a recipe describes, in a new run folder."""
+    resolved = load(recipe, [*(overrides or []), *(assignments or [])])
+    choice = choose_backend(backend, resolved["runtime"]["backend"])
+    requested = parse_device(device or resolved["runtime"]["device"])
+    quiet = quiet or as_json
+    if not quiet:
+        out.print(
+            f"kmlp {__version__}  recipe [bold]{resolved.name}[/]  backend [bold]{choice.name}[/] ({choice.source})"
+        )
+    used_device = activate(choice.name, requested)
+    from kmlp import training  # imports keras: only now that the backend is fixed
+
+    if not quiet:
+        out.print(f"device {used_device}")
+    result = training.train(resolved, choice, used_device, out, quiet=quiet)
+    if as_json:
+        print_json(
+            {
+                "run": str(result.run.path),
+                "backend": choice.name,
+                "device": used_device,
+                "test": result.test_metrics,
+                "train_seconds": result.train_seconds,
+            }
+        )
+        return
+    table = Table(title=f"test metrics  ({result.run.path})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.test_metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    out.print(table)

@@ -1,0 +1,54 @@
+"""Errors a user can fix, kept apart from internal bugs so the CLI can print them without a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class KmlpError(Exception):
+    """A problem the user caused and can fix: the CLI prints ``message`` and ``hint`` and exits non-zero."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class RunFailed(KmlpError):
+    """Training started but could not finish (NaN loss, out of memory, ...); the run is marked failed."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a recipe, located by its dotted key (``training.epochs``)."""
+
+    key: str
+    message: str
+    hint: str | None = None
+    #: Where the offending value came from when not the recipe file itself (``--set``).
+    origin: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.key}: {self.message}" if self.key else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class RecipeError(KmlpError):
+    """Every problem found in one recipe, reported together so the user fixes them in one pass."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{p.origin or source}: {p}" for p in problems]
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"invalid recipe ({len(problems)} {noun}):\n  " + "\n  ".join(lines))

@@ -1,0 +1,243 @@
+"""Training: build the model a recipe describes, fit, evaluate and save it, with Keras APIs only.
+
+This module imports keras at the top, so it is imported only after :func:`kmlp.backend.activate` has fixed the
+backend and device. Nothing here names TensorFlow, PyTorch or JAX.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+from rich.console import Console
+
+from kmlp import __version__, catalog
+from kmlp.api import DatasetSplits
+from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
+from kmlp.data import ArrayBatches
+from kmlp.errors import KmlpError, RunFailed
+from kmlp.progress import RichProgress
+from kmlp.recipe import Recipe, dump_toml
+from kmlp.registry import Plugin, Registry, default_registry
+from kmlp.runs import RunDir, atomic_write, atomic_write_json, atomic_write_text
+
+
+@dataclass
+class Batches:
+    """The splits a run trains, validates and tests on."""
+
+    train: ArrayBatches
+    validation: ArrayBatches | None
+    test: ArrayBatches
+
+
+@dataclass
+class RunResult:
+    run: RunDir
+    test_metrics: dict[str, float]
+    history: dict[str, list[float]]
+    train_seconds: float
+
+
+def load_data(recipe: Recipe, registry: Registry) -> tuple[DatasetSplits, Plugin]:
+    plugin = registry.lookup("dataset", recipe["dataset"]["name"])
+    data = plugin.spec.load(seed=recipe.seed, **recipe.params("dataset"))
+    if not isinstance(data, DatasetSplits):
+        raise KmlpError(
+            f"dataset {plugin.entry.name!r} ({plugin.entry.distribution}) returned {type(data).__name__}, "
+            "not kmlp.api.DatasetSplits",
+            "this is a bug in the plugin; `kmlp plugins check` shows which part of the contract it breaks",
+        )
+    return data, plugin
+
+
+def make_batches(recipe: Recipe, data: DatasetSplits) -> Batches:
+    """Batch every split; hold out ``training.validation_split`` of train when the dataset has no validation."""
+    training = recipe["training"]
+    batch_size = training["batch_size"]
+    one_hot = data.num_classes if catalog.LOSSES[recipe["loss"]["name"]].labels == "one_hot" else None
+    x, y = _arrays(data.train, "train")
+    indices = np.arange(len(x))
+    validation = None
+    if data.validation is not None:
+        vx, vy = _arrays(data.validation, "validation")
+        validation = ArrayBatches(vx, vy, batch_size, num_classes=one_hot)
+    elif training["validation_split"] > 0:
+        held_out = max(1, round(len(x) * training["validation_split"]))
+        order = np.random.default_rng([recipe.seed, 1]).permutation(len(x))
+        indices = np.sort(order[held_out:])
+        validation = ArrayBatches(x, y, batch_size, indices=np.sort(order[:held_out]), num_classes=one_hot)
+    train = ArrayBatches(
+        x, y, batch_size, indices=indices, shuffle=training["shuffle"], seed=recipe.seed, num_classes=one_hot
+    )
+    tx, ty = _arrays(data.test, "test")
+    return Batches(train, validation, ArrayBatches(tx, ty, batch_size, num_classes=one_hot))
+
+
+def _arrays(split: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(split, tuple | list) and len(split) == 2:
+        return np.asarray(split[0]), np.asarray(split[1])
+    raise KmlpError(f"the dataset's {name} split is not an (inputs, labels) pair of arrays")
+
+
+def build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tuple[keras.Model, Plugin]:
+    """The architecture, compiled with the recipe's optimizer, loss and metrics."""
+    keras.config.set_dtype_policy(recipe["runtime"]["precision"])
+    plugin = registry.lookup("architecture", recipe["architecture"]["name"])
+    model = plugin.spec.build(
+        input_shape=tuple(data.input_shape), num_outputs=data.num_classes, **recipe.params("architecture")
+    )
+    if not isinstance(model, keras.Model):
+        raise KmlpError(
+            f"architecture {plugin.entry.name!r} ({plugin.entry.distribution}) returned {type(model).__name__}, "
+            "not a keras.Model",
+            "this is a bug in the plugin; `kmlp plugins check` shows which part of the contract it breaks",
+        )
+    training = recipe["training"]
+    steps = training["steps_per_execution"]
+    model.compile(
+        optimizer=keras.optimizers.deserialize(
+            {"class_name": recipe["optimizer"]["name"], "config": recipe.params("optimizer")}
+        ),
+        loss=keras.losses.deserialize(
+            {"class_name": _class_name(recipe["loss"]["name"]), "config": recipe.params("loss")}
+        ),
+        metrics=list(training["metrics"]),
+        jit_compile=training["jit_compile"],
+        steps_per_execution=1 if steps == "auto" else steps,
+    )
+    return model, plugin
+
+
+def _class_name(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+class _EpochOrder(keras.callbacks.Callback):
+    """Tell the training batches which epoch starts, so their order depends on the epoch alone."""
+
+    def __init__(self, batches: ArrayBatches) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+
+class _StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """``TerminateOnNaN`` that remembers where the loss went bad, for the run's error message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.bad_step: tuple[int, int, float] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.bad_step = (self.epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
+
+
+def environment(
+    choice: BackendChoice, device: str, model: keras.Model, plugins: list[Plugin], data: DatasetSplits
+) -> dict[str, Any]:
+    """What a reader needs to repeat the run: versions, backend, device, plugins and resolved settings."""
+    return {
+        "kmlp": __version__,
+        "keras": keras.__version__,
+        "backend": choice.name,
+        "backend_source": choice.source,
+        "backend_version": installed_version(choice.name),
+        "device": device,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "command": sys.argv,
+        "jit_compile": bool(model.jit_compile),
+        "steps_per_execution": int(model.steps_per_execution),
+        "dtype_policy": keras.config.dtype_policy().name,
+        "plugins": {
+            p.entry.kind: {
+                "name": p.entry.name,
+                "distribution": p.entry.distribution,
+                "version": p.entry.version,
+            }
+            for p in plugins
+        },
+        "data": {"input_shape": list(data.input_shape), "num_classes": data.num_classes},
+    }
+
+
+def train(
+    recipe: Recipe,
+    choice: BackendChoice,
+    device: str,
+    console: Console,
+    *,
+    quiet: bool = False,
+    registry: Registry | None = None,
+) -> RunResult:
+    """Run a recipe end to end. Data and model are prepared before the run folder exists, so a bad dataset
+    or architecture leaves nothing behind."""
+    registry = registry or default_registry()
+    seed_everything(choice.name, recipe.seed)
+    if recipe["runtime"]["deterministic"]:
+        enable_determinism(choice.name)
+    data, dataset_plugin = load_data(recipe, registry)
+    batches = make_batches(recipe, data)
+    model, architecture_plugin = build_model(recipe, data, registry)
+
+    run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
+    run.set_status("running", pid=os.getpid())
+    saved = recipe.to_dict()
+    saved["runtime"]["backend"] = choice.name
+    atomic_write_text(run.recipe_file, dump_toml(saved))
+    atomic_write_json(
+        run.environment_file, environment(choice, device, model, [dataset_plugin, architecture_plugin], data)
+    )
+    if not quiet:
+        console.print(f"run folder: {run.path}", highlight=False)
+
+    epochs = recipe["training"]["epochs"]
+    nan_guard = _StopOnNaN()
+    callbacks = [
+        _EpochOrder(batches.train),
+        nan_guard,
+        keras.callbacks.CSVLogger(str(run.history_file), append=True),
+        RichProgress(console, epochs=epochs, steps=len(batches.train), quiet=quiet),
+    ]
+    started = time.perf_counter()
+    try:
+        history = model.fit(
+            batches.train, validation_data=batches.validation, epochs=epochs, callbacks=callbacks, verbose=0
+        )
+    except KeyboardInterrupt:
+        run.set_status("interrupted")
+        raise
+    except Exception as exc:
+        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    train_seconds = time.perf_counter() - started
+    if nan_guard.bad_step:
+        epoch, step, loss = nan_guard.bad_step
+        message = f"loss became {loss} at epoch {epoch}, step {step}; training stopped"
+        run.set_status("failed", error=message)
+        raise RunFailed(message, "lower optimizer.learning_rate, or add optimizer.clipnorm")
+
+    test_metrics = {k: float(v) for k, v in model.evaluate(batches.test, verbose=0, return_dict=True).items()}
+    metrics = {"test": test_metrics, "epochs": len(history.epoch), "train_seconds": round(train_seconds, 3)}
+    atomic_write_json(run.metrics_file, metrics)
+    if recipe["output"]["save_model"]:
+        atomic_write(run.model_file, lambda tmp: model.save(tmp))
+    run.set_status("completed")
+    return RunResult(run, test_metrics, {k: [float(x) for x in v] for k, v in history.history.items()}, train_seconds)
