@@ -108,7 +108,7 @@ def test_gpu_index_selects_within_visible_devices():
 def test_gpu_index_out_of_range(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     with pytest.raises(KmlpError, match=r"only 1 GPU\(s\) are visible"):
-        apply("jax", DeviceRequest("gpu", 2))
+        apply(BACKEND, DeviceRequest("gpu", 2))
 
 
 def test_apply_refuses_to_switch_an_already_imported_keras():
