@@ -138,6 +138,13 @@ def dump_toml(data: Mapping[str, Any]) -> str:
     return tomli_w.dumps(data)
 
 
+def toml_value(value: Any) -> str:
+    """One value as TOML on a single line (``[128, 64]``, ``0.01``, ``"adam"``), as ``--set`` takes it."""
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return dump_toml({"v": value}).strip().removeprefix("v = ")
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a recipe file; every way of failing to read it is a ``KmlpError`` naming the file."""
     if path.is_dir():

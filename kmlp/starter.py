@@ -7,7 +7,6 @@ it is returned.
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from typing import Any
 from kmlp import catalog
 from kmlp.errors import KmlpError
 from kmlp.params import REQUIRED, Param, did_you_mean
-from kmlp.recipe import SECTIONS, dump_toml, resolve
+from kmlp.recipe import SECTIONS, resolve, toml_value
 from kmlp.registry import Registry, default_registry
 
 _SWEEP_EXAMPLE = """\
@@ -91,16 +90,7 @@ def _section(title: str, schema: Mapping[str, Param], fixed: Mapping[str, Any] =
 
 
 def _line(key: str, value: Any) -> str:
-    return f"{key} = {_value(value)}"
-
-
-def _value(value: Any) -> str:
-    """A TOML value on one line (tomli_w spreads arrays over several)."""
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    return dump_toml({"v": value}).strip().removeprefix("v = ")
+    return f"{key} = {toml_value(value)}"
 
 
 def _describe(param: Param) -> str:

@@ -21,7 +21,7 @@ from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
 from kmlp.console import escape, out, print_json
 from kmlp.errors import KmlpError, RunFailed
 from kmlp.extras import require
-from kmlp.recipe import dump_toml, load
+from kmlp.recipe import apply_overrides, dump_toml, load, locate, read_toml
 from kmlp.runs import atomic_write_text
 
 _EXAMPLE = """[sweep]
@@ -63,7 +63,8 @@ def sweep(
     require("sweep")
     from kmlp.sweeps.study import Runner, Sweep, open_study
 
-    resolved = load(recipe, [*(overrides or []), *(assignments or [])])
+    changes = [*(overrides or []), *(assignments or [])]
+    resolved = load(recipe, changes)
     if "sweep" not in resolved.sections:
         raise KmlpError(f"{recipe} has no [sweep] section", f"add one, e.g.\n{_EXAMPLE}")
     settings = resolved["sweep"]
@@ -72,6 +73,7 @@ def sweep(
     folder.mkdir(parents=True, exist_ok=True)
     job = Sweep(
         recipe=resolved,
+        raw_recipe=apply_overrides(read_toml(locate(recipe)), changes),
         folder=folder,
         storage_url=storage or f"sqlite:///{folder / 'study.db'}",
         target=trials or settings["trials"],
@@ -93,9 +95,9 @@ def sweep(
     best = write_best(study, job)
     if as_json:
         print_json({"study": name, "folder": str(folder), "storage": job.storage_url, "best": best, "trials": rows})
-        return
-    out.print(trials_table(rows, settings["metric"], best))
-    if best:
+    else:
+        out.print(trials_table(rows, settings["metric"], best, folder))
+    if best and not as_json:
         out.print(
             f"best: trial {best['trial']}  {settings['metric']} {best['value']:.4f}\n"
             f"wrote {escape(best['recipe'])}  (run it with `kmlp run {escape(best['recipe'])}`)"
@@ -113,10 +115,8 @@ def trial_rows(study: Any, job: Any) -> list[dict[str, Any]]:
     for trial in study.get_trials(deepcopy=False):
         state = trial.state.name.lower()
         outcome = trial.user_attrs.get(OUTCOME)
-        if state == "fail" and outcome in ("surplus", "interrupted", "error"):
-            state = outcome
-        elif state == "fail":
-            state = "failed"
+        if state == "fail":  # why: its run failed (counts), or it was stopped and queued again, or never ran
+            state = outcome if outcome in ("failed", "surplus", "interrupted", "error") else "crashed"
         rows.append(
             {
                 "trial": trial.number,
@@ -133,7 +133,14 @@ def trial_rows(study: Any, job: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] | None) -> Table:
+def _relative(path: str, folder: Path) -> str:
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return path
+
+
+def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] | None, folder: Path) -> Table:
     table = Table(title="trials")
     keys = list(dict.fromkeys(k for row in rows for k in row["params"]))
     for column in ("trial", "state", metric, *keys, "epochs", "run"):
@@ -146,7 +153,7 @@ def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] |
             "" if row["value"] is None else f"{row['value']:.4f}",
             *(escape(json.dumps(row["params"][k])) if k in row["params"] else "" for k in keys),
             "" if row["epochs"] is None else str(row["epochs"]),
-            escape(Path(row["run"]).name if row["run"] else row.get("error") or ""),
+            escape(_relative(row["run"], folder) if row["run"] else row.get("error") or ""),
             style="bold" if star else None,
         )
     return table
@@ -177,4 +184,8 @@ def write_best(study: Any, job: Any) -> dict[str, Any] | None:
         f"# Its run folder: {run}\n# Written by `kmlp sweep`; `kmlp run {path}` trains it again.\n"
     )
     atomic_write_text(path, header + dump_toml(saved))
-    return {"trial": best.number, "value": best.value, "params": best.params, "run": str(run), "recipe": str(path)}
+    from kmlp.sweeps import space
+    from kmlp.sweeps.study import suggest_params
+
+    params = suggest_params(best, space.dimensions(job.settings))
+    return {"trial": best.number, "value": best.value, "params": params, "run": str(run), "recipe": str(path)}

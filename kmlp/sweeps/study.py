@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from kmlp.errors import KmlpError
-from kmlp.recipe import Recipe, dump_toml
+from kmlp.recipe import Recipe, dump_toml, toml_value
 from kmlp.runs import atomic_write_text
 from kmlp.sweeps import space
 from kmlp.sweeps.trial import FD_ENV
@@ -79,15 +79,19 @@ class Sweep:
     def study_name(self) -> str:
         return self.settings["name"] or self.recipe.name
 
+    #: The recipe as written (with ``--set`` applied): trials start from it, so a trial that changes
+    #: ``optimizer.name`` gets that optimizer's defaults, not the first one's.
+    raw_recipe: dict[str, Any] = field(default_factory=dict)
+
     @property
     def base_recipe(self) -> dict[str, Any]:
-        """The recipe every trial starts from: the resolved recipe without its ``[sweep]`` section."""
+        """The resolved recipe without its ``[sweep]`` section: what identifies the search."""
         return {k: v for k, v in self.recipe.to_dict().items() if k != "sweep"}
 
 
 def open_study(sweep: Sweep) -> optuna.Study:
     """Create the study, or load it to continue; refuse to continue one made from a different recipe."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # kmlp reports each trial itself
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     settings = sweep.settings
     seed = settings["seed"] if settings["seed"] is not None else sweep.recipe.seed
@@ -196,10 +200,6 @@ def suggest(trial: optuna.Trial, dims: list[space.Dimension]) -> dict[str, Any]:
     return values
 
 
-def toml_value(value: Any) -> str:
-    return dump_toml({"v": value}).strip().removeprefix("v = ").replace("\n", " ")
-
-
 class Runner:
     """Runs trials until the study has ``target`` done: Optuna's ``optimize`` with one thread per worker,
     each thread waiting on a trial process."""
@@ -219,7 +219,8 @@ class Runner:
     def run(self) -> None:
         """Loop until ``target`` trials are done; raise ``KeyboardInterrupt`` when interrupted."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.base_file, dump_toml(self.sweep.base_recipe))
+        raw = {k: v for k, v in self.sweep.raw_recipe.items() if k != "sweep"}
+        atomic_write_text(self.base_file, dump_toml(raw))
         previous = signal.signal(signal.SIGINT, self._on_interrupt)
         try:
             while not self.interrupted.is_set():
@@ -417,7 +418,8 @@ def _last_error(log: Path) -> str:
         lines = [line.strip() for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError:
         return "no log"
-    errors = [line for line in lines if line.startswith("error:")]
-    if errors:
-        return errors[-1].removeprefix("error:").strip()
-    return lines[-1] if lines else "the trial process printed nothing"
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    if not starts:
+        return lines[-1] if lines else "the trial process printed nothing"
+    block = [line for line in lines[starts[-1] :] if not line.startswith("hint:")]
+    return "\n  ".join(block).removeprefix("error:").strip()

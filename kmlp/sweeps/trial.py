@@ -73,8 +73,11 @@ def _reporter(metric: str, channel: TextIO, replies: _Replies, prune: bool) -> A
 
 
 def _send(channel: TextIO, message: dict[str, Any]) -> None:
-    channel.write(json.dumps(message) + "\n")
-    channel.flush()
+    try:
+        channel.write(json.dumps(message) + "\n")
+        channel.flush()
+    except BrokenPipeError:
+        raise KeyboardInterrupt from None  # the sweep is gone
 
 
 def run(spec: dict[str, Any], channel: TextIO, replies: _Replies) -> None:
