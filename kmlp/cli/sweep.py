@@ -171,9 +171,9 @@ def write_best(study: Any, job: Any) -> dict[str, Any] | None:
     best = study.best_trial
     run = Path(best.user_attrs["kmlp.run"])
     try:
-        saved = tomllib.loads((run / "recipe.toml").read_text(encoding="utf-8"))
+        saved = tomllib.loads(best.user_attrs.get("kmlp.recipe") or (run / "recipe.toml").read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise KmlpError(f"cannot read the best trial's recipe in {run}: {exc}") from exc
+        raise KmlpError(f"cannot read the best trial's recipe ({run}): {exc}") from exc
     metric = job.settings["metric"]
     saved["recipe"]["name"] = job.recipe.name
     saved["recipe"]["description"] = f"best of sweep {job.study_name} (trial {best.number}): {metric} {best.value:.4f}"

@@ -314,6 +314,8 @@ class Runner:
         result, code, log = self._spawn(trial, name, overrides)
         if result:
             trial.set_user_attr("kmlp.run", result["run"])
+            # kept in the study too, so every machine of a shared sweep can write best.toml
+            trial.set_user_attr("kmlp.recipe", (Path(result["run"]) / "recipe.toml").read_text(encoding="utf-8"))
             trial.set_user_attr("kmlp.test", result["test"])
             trial.set_user_attr("kmlp.epochs", result["epochs"])
         if code == 0 and result:
