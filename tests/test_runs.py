@@ -92,6 +92,8 @@ def test_plot_overlays_runs_in_one_png(runs_dir, tmp_path):
     assert default["plot"].startswith(str(runs_dir / "plots"))
     bad = kmlp("plot", "synth", "--dir", str(runs_dir), "-o", str(tmp_path / "x.jpg"))
     assert bad.returncode == 2 and "PNG" in bad.stderr
+    unknown = kmlp("plot", "synth", "--dir", str(runs_dir), "--metric", "acuracy")
+    assert unknown.returncode == 2 and "did you mean 'accuracy'" in unknown.stderr
 
 
 def test_plot_draws_the_plots_a_run_lacks(runs_dir, tmp_path):

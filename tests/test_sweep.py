@@ -120,6 +120,26 @@ def test_sweep_resumes_after_being_killed_without_losing_or_repeating_trials(tmp
     assert _statuses(folder).count("completed") == 4 and _statuses(folder).count("interrupted") == 1
 
 
+def test_ctrl_c_interrupts_the_running_trial_and_a_rerun_continues(tmp_path, sweep_recipe):
+    recipe = sweep_recipe(GRID.replace("trials = 4", "trials = 2"), epochs=6)
+    folder = tmp_path / "runs" / "sweeps" / "synth"
+    command = [sys.executable, "-m", "kmlp", "sweep", str(recipe), "--quiet"]
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while "running" not in _statuses(folder) and time.monotonic() < deadline:
+        assert sweep.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, stderr
+    assert _statuses(folder) == ["interrupted"]  # the trial stopped and said so; nothing is left running
+    report = run_json("sweep", str(recipe))
+    assert [t["state"] for t in report["trials"]] == ["interrupted", "complete", "complete"]
+    interrupted, *complete = report["trials"]
+    assert interrupted["params"] == complete[0]["params"]  # queued again at once, run first on the rerun
+    assert complete[0]["params"] != complete[1]["params"]
+
+
 def test_two_sweep_processes_share_one_study(tmp_path, sweep_recipe):
     recipe = sweep_recipe()
     command = [sys.executable, "-m", "kmlp", "sweep", str(recipe), "--json"]

@@ -30,3 +30,9 @@ def run_ids(incomplete: str) -> list[str]:
     from kmlp.history import find_runs
 
     return [r.id for r in find_runs("runs") if r.id.startswith(incomplete)]
+
+
+def builtin_recipe_names(incomplete: str) -> list[str]:
+    from kmlp.recipe import builtin_recipes
+
+    return [name for name in builtin_recipes() if name.startswith(incomplete)]

@@ -13,6 +13,7 @@ from kmlp.cli.options import Json, RunsDir
 from kmlp.console import escape, out, print_json
 from kmlp.errors import KmlpError
 from kmlp.history import select_runs
+from kmlp.params import did_you_mean
 
 
 @app.command()
@@ -46,6 +47,13 @@ def plot(
     records = [r for r in records if r.history]
     if not records:
         raise KmlpError("none of these runs has finished an epoch yet", "`kmlp runs` shows each run's status")
+    known = {k.removeprefix("val_") for r in records for k in r.history}
+    for metric in metrics or []:
+        if metric not in known:
+            raise KmlpError(
+                f"no run here records {metric!r}",
+                did_you_mean(metric, known) or f"these do: {', '.join(sorted(known))}",
+            )
     target = Path(output).expanduser() if output else plots.default_output(Path(runs_dir).expanduser())
     if target.suffix.lower() != ".png":
         raise KmlpError(f"{target}: plots are written as PNG", "give a file name ending in .png")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from kmlp.cli import app
-from kmlp.cli.completion import recipe_names
+from kmlp.cli.completion import builtin_recipe_names
 from kmlp.cli.options import Json
 from kmlp.console import escape, out, print_json
 from kmlp.errors import KmlpError
@@ -48,7 +48,7 @@ def recipes(as_json: Json = False) -> None:
 
 @app.command()
 def cp(
-    name: Annotated[str, typer.Argument(help="A built-in recipe's name.", autocompletion=recipe_names)],
+    name: Annotated[str, typer.Argument(help="A built-in recipe's name.", autocompletion=builtin_recipe_names)],
     dest: Annotated[
         str | None, typer.Argument(help="File or folder to write; default ./NAME.toml.", show_default=False)
     ] = None,

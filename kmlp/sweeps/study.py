@@ -41,6 +41,7 @@ from kmlp.sweeps.trial import FD_ENV
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 POLL_SECONDS = 2.0
+STARTUP_ATTEMPTS = 5
 OUTCOME = "kmlp.outcome"  # failed (counts) | interrupted (retried) | surplus (never trained)
 _HOST = socket.gethostname()
 
@@ -111,46 +112,45 @@ def open_study(sweep: Sweep) -> optuna.Study:
     else:
         pruner = optuna.pruners.NopPruner()
     engine = {"connect_args": {"timeout": 60}} if sweep.storage_url.startswith("sqlite") else {}
-    try:
-        storage = RDBStorage(
-            sweep.storage_url,
-            engine_kwargs=engine,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-        )
-        study = optuna.create_study(
-            study_name=sweep.study_name,
-            storage=storage,
-            sampler=sampler,
-            pruner=pruner,
-            direction=space.direction(settings),
-            load_if_exists=True,
-        )
-    except (ImportError, ValueError, optuna.exceptions.OptunaError) as exc:
-        raise KmlpError(f"cannot open the sweep's storage {sweep.storage_url}: {exc}") from exc
-    except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad credentials, ...
-        raise KmlpError(
-            f"cannot open the sweep's storage {sweep.storage_url}: {type(exc).__name__}: {exc}",
-            "check --storage (e.g. postgresql://user:password@host/db; its driver must be installed)",
-        ) from exc
-    identity = {
-        "kmlp.recipe": dump_toml(sweep.base_recipe),
-        "kmlp.space": settings["space"],
-        "kmlp.metric": settings["metric"],
-    }
-    known = study.user_attrs
-    if "kmlp.recipe" in known:
-        changed = [key.removeprefix("kmlp.") for key, value in identity.items() if known.get(key) != value]
-        if changed:
-            raise KmlpError(
-                f"study {sweep.study_name!r} in {sweep.storage_url} was started from a different "
-                f"{' and '.join(changed)}; continuing it would mix two searches",
-                "give this search its own name with --set sweep.name=NEW_NAME",
+    for attempt in range(STARTUP_ATTEMPTS):
+        try:
+            storage = RDBStorage(
+                sweep.storage_url,
+                engine_kwargs=engine,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
-    else:
-        for key, value in identity.items():
-            study.set_user_attr(key, value)
+            study = optuna.create_study(
+                study_name=sweep.study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                direction=space.direction(settings),
+                load_if_exists=True,
+            )
+            break
+        except (ImportError, ValueError, optuna.exceptions.OptunaError) as exc:
+            raise KmlpError(f"cannot open the sweep's storage {sweep.storage_url}: {exc}") from exc
+        except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad credentials, a busy database
+            if attempt + 1 < STARTUP_ATTEMPTS:
+                time.sleep(1 + attempt)  # e.g. two processes creating the same SQLite tables at once
+                continue
+            raise KmlpError(
+                f"cannot open the sweep's storage {sweep.storage_url}: {type(exc).__name__}: {exc}",
+                "check --storage (e.g. postgresql://user:password@host/db; its driver must be installed)",
+            ) from exc
+    identity = {"recipe": dump_toml(sweep.base_recipe), "space": settings["space"], "metric": settings["metric"]}
+    known = study.user_attrs.get("kmlp.identity")  # one attribute, written in one step: no half-written state
+    if known is None:
+        study.set_user_attr("kmlp.identity", identity)
+    elif known != identity:
+        changed = [key for key, value in identity.items() if known.get(key) != value]
+        raise KmlpError(
+            f"study {sweep.study_name!r} in {sweep.storage_url} was started from a different "
+            f"{' and '.join(changed)}; continuing it would mix two searches",
+            "give this search its own name with --set sweep.name=NEW_NAME",
+        )
     return study
 
 
