@@ -135,7 +135,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value and not value.keys() & set(_SPEC_KEYS):
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
