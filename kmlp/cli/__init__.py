@@ -23,7 +23,11 @@ app = typer.Typer(
 )
 
 # Each module adds its commands to ``app``.
-from kmlp.cli import explore, plot, recipes, run, runs, sweep  # noqa: E402, F401
+import kmlp.cli.plot  # noqa: E402
+import kmlp.cli.recipes  # noqa: E402
+import kmlp.cli.runs  # noqa: E402
+import kmlp.cli.sweep  # noqa: E402, F401
+from kmlp.cli import explore, run  # noqa: E402, F401
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from kmlp.history import select_runs
 from kmlp.params import did_you_mean
 
 
-@app.command()
+@app.command(rich_help_panel="Look back")
 def plot(
     selected: Annotated[
         list[str],

@@ -20,7 +20,7 @@ from kmlp.params import did_you_mean
 from kmlp.recipe import NAME_PATTERN, builtin_recipes, read_toml
 
 
-@app.command()
+@app.command(rich_help_panel="Start a recipe")
 def recipes(as_json: Json = False) -> None:
     """List the built-in recipes (run one with `kmlp run NAME`, copy one with `kmlp cp NAME`)."""
     rows = []
@@ -46,7 +46,7 @@ def recipes(as_json: Json = False) -> None:
     out.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel="Start a recipe")
 def cp(
     name: Annotated[str, typer.Argument(help="A built-in recipe's name.", autocompletion=builtin_recipe_names)],
     dest: Annotated[
@@ -65,7 +65,7 @@ def cp(
     out.print(f"wrote {escape(str(target))}; edit it, then `kmlp run {escape(str(target))}`")
 
 
-@app.command()
+@app.command(rich_help_panel="Start a recipe")
 def init(
     dataset: Annotated[str, typer.Option("--dataset", help="A registered dataset (`kmlp list datasets`).")],
     architecture: Annotated[

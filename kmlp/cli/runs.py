@@ -20,7 +20,7 @@ from kmlp.history import RunRecord, find_runs, format_duration, recipe_differenc
 _STATE_STYLES = {"completed": "green", "failed": "red", "crashed": "red", "interrupted": "yellow", "running": "cyan"}
 
 
-@app.command()
+@app.command(rich_help_panel="Look back")
 def runs(
     pattern: Annotated[
         str, typer.Argument(help="Shell-style wildcard on the run's id or recipe name, e.g. 'digits*'.")
@@ -54,7 +54,7 @@ def runs(
     out.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel="Look back")
 def compare(
     selected: Annotated[
         list[str],

@@ -31,11 +31,11 @@ metric = "val_accuracy"
 "optimizer.learning_rate" = { low = 1e-4, high = 0.1, log = true }"""
 
 
-@app.command()
+@app.command(rich_help_panel="Sweep")
 def sweep(
     recipe: Annotated[
         str,
-        typer.Argument(help="A recipe with a [sweep] section (file or built-in name).", autocompletion=recipe_names),
+        typer.Argument(help="A recipe with a \\[sweep] section (file or built-in name).", autocompletion=recipe_names),
     ],
     assignments: Annotated[
         list[str] | None, typer.Argument(help="Overrides as key=value, same as --set.", show_default=False)
@@ -59,7 +59,7 @@ def sweep(
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Search the recipe's [sweep.space] with Optuna. Rerun the same command to continue after a crash."""
+    """Search the recipe's \\[sweep.space] with Optuna. Rerun the same command to continue after a crash."""
     require("sweep")
     from kmlp.sweeps.study import Runner, Sweep, open_study
 
