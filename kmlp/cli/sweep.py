@@ -7,7 +7,6 @@ folder), ``logs/`` (each trial process's output) and ``best.toml`` (the best tri
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +22,7 @@ from kmlp.errors import KmlpError, RunFailed
 from kmlp.extras import require
 from kmlp.recipe import apply_overrides, dump_toml, load, locate, read_toml
 from kmlp.runs import atomic_write_text
+from kmlp.sweeps.space import short
 
 _EXAMPLE = """[sweep]
 trials = 20
@@ -151,7 +151,7 @@ def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] |
             f"{'* ' if star else ''}{row['trial']}",
             row["state"],
             "" if row["value"] is None else f"{row['value']:.4f}",
-            *(escape(json.dumps(row["params"][k])) if k in row["params"] else "" for k in keys),
+            *(escape(short(row["params"][k])) if k in row["params"] else "" for k in keys),
             "" if row["epochs"] is None else str(row["epochs"]),
             escape(_relative(row["run"], folder) if row["run"] else row.get("error") or ""),
             style="bold" if star else None,

@@ -19,6 +19,7 @@ that key's schema when the recipe is validated, so a typo fails before the first
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -271,3 +272,12 @@ def _check_name(section: str, value: Any, registry: Any) -> str | None:
     if (value.lower() if section == "optimizer" else value) not in known:
         return f"unknown {section} {value!r}"
     return None
+
+
+def short(value: Any) -> str:
+    """A searched value for a table or a progress line: floats to 4 significant digits, the rest as TOML."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(short(v) for v in value) + "]"
+    return json.dumps(value)

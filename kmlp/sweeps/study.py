@@ -390,7 +390,7 @@ class Runner:
     def _say(self, trial: optuna.Trial, state: str, result: dict[str, Any]) -> None:
         if self.sweep.quiet:
             return
-        params = "  ".join(f"{k}={toml_value(v)}" for k, v in suggest_params(trial, self.dims).items())
+        params = "  ".join(f"{k}={space.short(v)}" for k, v in suggest_params(trial, self.dims).items())
         if state == "failed":
             detail = result["error"]
         else:
