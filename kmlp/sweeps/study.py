@@ -226,13 +226,14 @@ class Runner:
             while not self.interrupted.is_set():
                 self._recover()
                 groups = tally(self.study)
-                claimed = len(groups["done"]) + len(groups["running"]) + len(groups["waiting"])
-                if len(groups["done"]) >= self.sweep.target:
+                done, running = len(groups["done"]), len(groups["running"])
+                if done >= self.sweep.target:
                     break
-                if claimed >= self.sweep.target and not groups["waiting"]:
+                if done + running >= self.sweep.target:
                     time.sleep(POLL_SECONDS)  # the last trials run elsewhere: wait for them (or their staleness)
                     continue
-                jobs = max(1, min(self.sweep.workers, self.sweep.target - len(groups["done"])))
+                # queued trials (retries) are taken first by Optuna's ask, so they need no slot of their own
+                jobs = min(self.sweep.workers, self.sweep.target - done - running)
                 self.study.optimize(
                     self._objective,
                     n_jobs=jobs,
@@ -283,7 +284,7 @@ class Runner:
         if trial.state == TrialState.FAIL and (outcome == "interrupted" or (outcome == "surplus" and grid)):
             self.retry(study, trial)  # same parameters (and grid point) again, later
         groups = tally(study)
-        if len(groups["done"]) + len(groups["running"]) + len(groups["waiting"]) >= self.sweep.target:
+        if len(groups["done"]) + len(groups["running"]) >= self.sweep.target:
             study.stop()
 
     def _objective(self, trial: optuna.Trial) -> float:
