@@ -83,6 +83,8 @@ class RunRecord:
         state = self.status.get("state", "unknown")
         if state == "running" and not _process_alive(self.status.get("pid"), self.status.get("host")):
             return CRASHED
+        if state == "completed" and self.status.get("pruned_after_epoch"):
+            return "pruned"  # a sweep stopped it early; its folder is complete
         return state
 
     @property

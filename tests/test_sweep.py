@@ -181,6 +181,8 @@ seed = 1  # Optuna shuffles the grid with this seed: the good learning rate goes
     assert states[1e-7]["state"] == "pruned" and states[1e-7]["epochs"] == 1
     status = json.loads((tmp_path / states[1e-7]["run"] / "status.json").read_text())
     assert status["state"] == "completed" and status["pruned_after_epoch"] == 1
+    listed = {r["path"]: r["status"] for r in run_json("runs", "--dir", str(tmp_path / "runs"))}
+    assert sorted(listed.values()) == ["completed", "pruned"]
 
 
 def test_a_failing_trial_counts_and_the_sweep_goes_on(tmp_path, sweep_recipe):

@@ -17,7 +17,14 @@ from kmlp.cli.options import Json, RunsDir
 from kmlp.console import escape, out, print_json
 from kmlp.history import RunRecord, find_runs, format_duration, recipe_differences, select_runs
 
-_STATE_STYLES = {"completed": "green", "failed": "red", "crashed": "red", "interrupted": "yellow", "running": "cyan"}
+_STATE_STYLES = {
+    "completed": "green",
+    "pruned": "green",
+    "failed": "red",
+    "crashed": "red",
+    "interrupted": "yellow",
+    "running": "cyan",
+}
 
 
 @app.command(rich_help_panel="Look back")

@@ -143,7 +143,9 @@ def _relative(path: str, folder: Path) -> str:
 def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] | None, folder: Path) -> Table:
     table = Table(title="trials")
     keys = list(dict.fromkeys(k for row in rows for k in row["params"]))
-    for column in ("trial", "state", metric, *keys, "epochs", "run"):
+    names = [k.rpartition(".")[2] for k in keys]
+    headers = names if len(set(names)) == len(names) else keys  # learning_rate, not optimizer.learning_rate
+    for column in ("trial", "state", metric, *headers, "epochs", "run"):
         table.add_column(escape(column), overflow="fold", justify="right" if column in ("trial", "epochs") else "left")
     for row in rows:
         star = best is not None and row["trial"] == best["trial"]
