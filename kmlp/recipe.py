@@ -21,8 +21,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from kmlp import catalog
 from kmlp.backend import BACKENDS, parse_device
 from kmlp.errors import KmlpError, Problem, RecipeError
+from kmlp.extras import missing_message
 from kmlp.params import Param, did_you_mean, validate
 from kmlp.registry import Registry, default_registry, problem_for
+from kmlp.sweeps import space as sweep_space
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -70,13 +72,35 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "dir": Param(str, "runs", "Where run folders are created (relative to the working directory)."),
         "save_model": Param(bool, True, "Save the trained model as model.keras."),
     },
+    "logging": {
+        "plots": Param(bool, True, "Draw curves.png and confusion_matrix.png in the run folder (needs kmlp[plots])."),
+        "tensorboard": Param(bool, False, "Write TensorBoard event files to <run>/tensorboard (kmlp[tensorboard])."),
+        "mlflow": Param(bool, False, "Log params, per-epoch metrics and results to MLflow (kmlp[mlflow])."),
+        "mlflow_tracking_uri": Param(
+            str, None, "MLflow tracking URI (server or database); default sqlite:///<output.dir>/mlflow.db."
+        ),
+        "mlflow_experiment": Param(str, None, "MLflow experiment name; defaults to recipe.name."),
+    },
 }
+#: Recipe switches that need an optional extra, checked when the recipe is validated.
+_EXTRA_SWITCHES = {"logging.tensorboard": "tensorboard", "logging.mlflow": "mlflow"}
 
 #: Sections made of ``name`` plus the named thing's own parameters.
 _NAMED_SECTIONS = ("dataset", "architecture", "optimizer", "loss")
 REQUIRED_SECTIONS = ("dataset", "architecture")
 _DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
-SECTION_ORDER = ("recipe", "dataset", "architecture", "optimizer", "loss", "training", "runtime", "output")
+SECTION_ORDER = (
+    "recipe",
+    "dataset",
+    "architecture",
+    "optimizer",
+    "loss",
+    "training",
+    "runtime",
+    "output",
+    "logging",
+    "sweep",
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,13 @@ def dump_toml(data: Mapping[str, Any]) -> str:
     import tomli_w  # only commands that write recipes need it
 
     return tomli_w.dumps(data)
+
+
+def toml_value(value: Any) -> str:
+    """One value as TOML on a single line (``[128, 64]``, ``0.01``, ``"adam"``), as ``--set`` takes it."""
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return dump_toml({"v": value}).strip().removeprefix("v = ")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -186,7 +217,7 @@ def resolve(
     sections: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Mapping[str, Param]] = dict(SECTIONS)
     for key, value in raw.items():
-        if key not in SECTIONS and key not in _NAMED_SECTIONS:
+        if key not in SECTIONS and key not in _NAMED_SECTIONS and key != "sweep":
             problems.append(Problem(key, "unknown section", did_you_mean(key, SECTION_ORDER)))
         elif not isinstance(value, dict):
             problems.append(Problem(key, f"expected a [{key}] table, found a value", f"write it as [{key}]"))
@@ -209,6 +240,9 @@ def resolve(
         sections[section], schemas[section], found = _resolve_named(section, values, registry, missing_requirements)
         problems += found
     problems += _check_cross_section(sections)
+    if isinstance(raw.get("sweep"), dict):
+        sections["sweep"], found = sweep_space.check_section(raw["sweep"], schemas, registry)
+        problems += found
     if not sections["recipe"].get("name"):
         sections["recipe"]["name"] = default_name or "recipe"
     if problems:
@@ -217,9 +251,32 @@ def resolve(
     return Recipe(source, ordered)
 
 
+def builtin_recipes() -> dict[str, Path]:
+    """The recipes shipped inside the package (``kmlp/recipes/*.toml``), by name."""
+    folder = Path(__file__).with_name("recipes")
+    return {path.stem: path for path in sorted(folder.glob("*.toml"))}
+
+
+def locate(recipe: str | Path) -> Path:
+    """A recipe argument as a file: an existing path wins, else a built-in recipe's name (``digits_mlp``)."""
+    path = Path(recipe)
+    if path.exists():
+        return path
+    builtins = builtin_recipes()
+    name = path.name.removesuffix(".toml") if path.parent == Path(".") else None
+    if name in builtins:
+        return builtins[name]
+    suggestion = did_you_mean(name or path.name, builtins)
+    hint = f"{suggestion} " if suggestion else ""
+    raise KmlpError(
+        f"recipe {str(recipe)!r} does not exist, as a file or as a built-in recipe",
+        f"{hint}`kmlp recipes` lists the built-in recipes; `kmlp init` writes a new one",
+    )
+
+
 def load(path: str | Path, overrides: Iterable[str] = (), registry: Registry | None = None) -> Recipe:
-    """Read, override and validate a recipe file."""
-    path = Path(path)
+    """Read, override and validate a recipe file (or a built-in recipe, by name)."""
+    path = locate(path)
     overrides = list(overrides)
     raw = apply_overrides(read_toml(path), overrides)
     overridden = {".".join(parse_override(text)[0]) for text in overrides}
@@ -330,6 +387,11 @@ def _check_cross_section(sections: dict[str, dict[str, Any]]) -> list[Problem]:
             parse_device(device)
         except KmlpError as exc:
             problems.append(Problem("runtime.device", exc.message, exc.hint))
+    for key, extra in _EXTRA_SWITCHES.items():
+        section, _, switch = key.partition(".")
+        message = sections[section].get(switch) and missing_message(extra)
+        if message:
+            problems.append(Problem(key, message, f"pip install 'kmlp[{extra}]', or set {key} = false"))
     name = sections["recipe"].get("name")
     if name and not NAME_PATTERN.match(name):
         problems.append(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ import keras
 import numpy as np
 from rich.console import Console
 
-from kmlp import __version__, catalog
+from kmlp import __version__, catalog, confusion
 from kmlp.api import DatasetSplits
 from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
 from kmlp.data import ArrayBatches
@@ -26,6 +28,7 @@ from kmlp.progress import RichProgress
 from kmlp.recipe import Recipe, dump_toml
 from kmlp.registry import Plugin, Registry, default_registry
 from kmlp.runs import RunDir, atomic_write, atomic_write_json, atomic_write_text
+from kmlp.tracking import ExperimentLogs
 
 
 @dataclass
@@ -186,9 +189,10 @@ def train(
     *,
     quiet: bool = False,
     registry: Registry | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> RunResult:
     """Run a recipe end to end. Data and model are prepared before the run folder exists, so a bad dataset
-    or architecture leaves nothing behind."""
+    or architecture leaves nothing behind. ``callbacks`` are added to Keras's (sweeps report through them)."""
     registry = registry or default_registry()
     seed_everything(choice.name, recipe.seed)
     if recipe["runtime"]["deterministic"]:
@@ -196,15 +200,16 @@ def train(
     data, dataset_plugin = load_data(recipe, registry)
     batches = make_batches(recipe, data)
     model, architecture_plugin = build_model(recipe, data, registry)
+    logs = ExperimentLogs(recipe, console, quiet=quiet)
 
     run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
-    run.set_status("running", pid=os.getpid())
+    run.set_status("running", pid=os.getpid(), host=socket.gethostname())
     saved = recipe.to_dict()
     saved["runtime"]["backend"] = choice.name
     atomic_write_text(run.recipe_file, dump_toml(saved))
-    atomic_write_json(
-        run.environment_file, environment(choice, device, model, [dataset_plugin, architecture_plugin], data)
-    )
+    env = environment(choice, device, model, [dataset_plugin, architecture_plugin], data)
+    atomic_write_json(run.environment_file, env)
+    logs.start(run, env)
     if not quiet:
         console.print(f"run folder: {run.path}", highlight=False)
 
@@ -215,6 +220,8 @@ def train(
         nan_guard,
         keras.callbacks.CSVLogger(str(run.history_file), append=True),
         RichProgress(console, epochs=epochs, steps=len(batches.train), quiet=quiet),
+        *logs.callbacks,
+        *callbacks,
     ]
     started = time.perf_counter()
     try:
@@ -223,21 +230,26 @@ def train(
         )
     except KeyboardInterrupt:
         run.set_status("interrupted")
+        logs.end("interrupted")
         raise
     except Exception as exc:
         run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        logs.end("failed")
         raise
     train_seconds = time.perf_counter() - started
     if nan_guard.bad_step:
         epoch, step, loss = nan_guard.bad_step
         message = f"loss became {loss} at epoch {epoch}, step {step}; training stopped"
         run.set_status("failed", error=message)
+        logs.end("failed")
         raise RunFailed(message, "lower optimizer.learning_rate, or add optimizer.clipnorm")
 
     test_metrics = {k: float(v) for k, v in model.evaluate(batches.test, verbose=0, return_dict=True).items()}
     metrics = {"test": test_metrics, "epochs": len(history.epoch), "train_seconds": round(train_seconds, 3)}
     atomic_write_json(run.metrics_file, metrics)
+    confusion.save(run.path, model, batches.test, data.test[1], data.class_names)
     if recipe["output"]["save_model"]:
         atomic_write(run.model_file, lambda tmp: model.save(tmp))
     run.set_status("completed")
+    logs.end("completed", test_metrics)
     return RunResult(run, test_metrics, {k: [float(x) for x in v] for k, v in history.history.items()}, train_seconds)

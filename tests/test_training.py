@@ -35,6 +35,9 @@ def test_synthetic_run_learns_and_writes_a_complete_run_folder(write_recipe, tmp
         "history.csv",
         "metrics.json",
         "model.keras",
+        "confusion_matrix.json",
+        "curves.png",
+        "confusion_matrix.png",
     }
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "completed" and status["started"] <= status["updated"]
@@ -55,6 +58,11 @@ def test_synthetic_run_learns_and_writes_a_complete_run_folder(write_recipe, tmp
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"] == result.test_metrics and metrics["epochs"] == 4
+    confusion = json.loads((run / "confusion_matrix.json").read_text())
+    matrix = np.array(confusion["matrix"])
+    assert matrix.shape == (4, 4) and matrix.sum() == 256  # every test example counted once
+    assert confusion["accuracy"] == pytest.approx(result.test_metrics["accuracy"], abs=1e-6)
+    assert status["host"] and status["pid"]
 
 
 def test_saved_model_loads_back_with_the_same_results(write_recipe):

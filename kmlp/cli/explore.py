@@ -19,6 +19,7 @@ from rich.table import Table
 from kmlp import __version__
 from kmlp.backend import BACKENDS, choose_backend, installed_version
 from kmlp.cli import app
+from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Json, Overrides
 from kmlp.console import escape, out, print_json
 from kmlp.errors import KmlpError
@@ -140,7 +141,14 @@ def show(
 
 @app.command()
 def validate(
-    recipe: Annotated[str, typer.Argument(help="The recipe file (.toml).", show_default=False)],
+    recipe: Annotated[
+        str,
+        typer.Argument(
+            help="The recipe file (.toml), or a built-in recipe's name (`kmlp recipes`).",
+            show_default=False,
+            autocompletion=recipe_names,
+        ),
+    ],
     assignments: Annotated[
         list[str] | None, typer.Argument(help="Overrides as key=value, same as --set.", show_default=False)
     ] = None,

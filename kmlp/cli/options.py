@@ -17,3 +17,6 @@ Overrides = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a recipe key: --set training.epochs=2 (repeatable)."),
 ]
+RunsDir = Annotated[
+    str, typer.Option("--dir", help="The output folder the runs were written to (the recipes' output.dir).")
+]

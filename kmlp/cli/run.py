@@ -10,6 +10,7 @@ from rich.table import Table
 from kmlp import __version__
 from kmlp.backend import activate, choose_backend, parse_device
 from kmlp.cli import app
+from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
 from kmlp.console import out, print_json
 from kmlp.recipe import load
@@ -17,7 +18,14 @@ from kmlp.recipe import load
 
 @app.command()
 def run(
-    recipe: Annotated[str, typer.Argument(help="The recipe file (.toml).", show_default=False)],
+    recipe: Annotated[
+        str,
+        typer.Argument(
+            help="The recipe file (.toml), or a built-in recipe's name (`kmlp recipes`).",
+            show_default=False,
+            autocompletion=recipe_names,
+        ),
+    ],
     assignments: Annotated[
         list[str] | None, typer.Argument(help="Overrides as key=value, same as --set.", show_default=False)
     ] = None,

@@ -1,0 +1,193 @@
+"""``kmlp sweep``: search a recipe's ``[sweep.space]`` with Optuna; every trial is a normal run folder.
+
+The sweep's folder is ``<output.dir>/sweeps/<study name>/``: ``study.db`` (the Optuna study, unless
+``--storage``), ``base.toml`` (the recipe every trial starts from), ``trial-NNNN/<run>/`` (each trial's run
+folder), ``logs/`` (each trial process's output) and ``best.toml`` (the best trial's recipe, runnable).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kmlp.cli import app
+from kmlp.cli.completion import recipe_names
+from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
+from kmlp.console import escape, out, print_json
+from kmlp.errors import KmlpError, RunFailed
+from kmlp.extras import require
+from kmlp.recipe import apply_overrides, dump_toml, load, locate, read_toml
+from kmlp.runs import atomic_write_text
+from kmlp.sweeps.space import short
+
+_EXAMPLE = """[sweep]
+trials = 20
+metric = "val_accuracy"
+[sweep.space]
+"optimizer.learning_rate" = { low = 1e-4, high = 0.1, log = true }"""
+
+
+@app.command(rich_help_panel="Sweep")
+def sweep(
+    recipe: Annotated[
+        str,
+        typer.Argument(help="A recipe with a \\[sweep] section (file or built-in name).", autocompletion=recipe_names),
+    ],
+    assignments: Annotated[
+        list[str] | None, typer.Argument(help="Overrides as key=value, same as --set.", show_default=False)
+    ] = None,
+    overrides: Overrides = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Trials run at once, each a process.")] = 1,
+    trials: Annotated[
+        int | None, typer.Option("--trials", "-n", min=1, help="Trials to finish (overrides sweep.trials).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna storage URL shared by every machine of the sweep, e.g. postgresql://user:pw@host/db; "
+            "default: SQLite in the sweep's folder.",
+            show_default=False,
+        ),
+    ] = None,
+    backend: Backend = None,
+    device: Device = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Search the recipe's \\[sweep.space] with Optuna. Rerun the same command to continue after a crash."""
+    require("sweep")
+    from kmlp.sweeps.study import Runner, Sweep, open_study
+
+    changes = [*(overrides or []), *(assignments or [])]
+    resolved = load(recipe, changes)
+    if "sweep" not in resolved.sections:
+        raise KmlpError(f"{recipe} has no [sweep] section", f"add one, e.g.\n{_EXAMPLE}")
+    settings = resolved["sweep"]
+    name = settings["name"] or resolved.name
+    folder = (Path(resolved["output"]["dir"]).expanduser() / "sweeps" / name).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    job = Sweep(
+        recipe=resolved,
+        raw_recipe=apply_overrides(read_toml(locate(recipe)), changes),
+        folder=folder,
+        storage_url=storage or f"sqlite:///{folder / 'study.db'}",
+        target=trials or settings["trials"],
+        workers=workers,
+        backend=backend,
+        device=device,
+        console=out,
+        quiet=quiet or as_json,
+    )
+    study = open_study(job)
+    if not job.quiet:
+        out.print(
+            f"sweep [bold]{name}[/]: {job.target} trials, {workers} at a time, {settings['sampler']} sampler, "
+            f"{settings['direction'] if settings['direction'] != 'auto' else study.direction.name.lower()} "
+            f"{settings['metric']}\nfolder {escape(str(folder))}\nstorage {escape(job.storage_url)}"
+        )
+    Runner(job, study).run()
+    rows = trial_rows(study, job)
+    best = write_best(study, job)
+    if as_json:
+        print_json({"study": name, "folder": str(folder), "storage": job.storage_url, "best": best, "trials": rows})
+    else:
+        out.print(trials_table(rows, settings["metric"], best, folder))
+    if best and not as_json:
+        out.print(
+            f"best: trial {best['trial']}  {settings['metric']} {best['value']:.4f}\n"
+            f"wrote {escape(best['recipe'])}  (run it with `kmlp run {escape(best['recipe'])}`)"
+        )
+    if not best:
+        raise RunFailed("no trial completed", f"see the trial logs in {folder / 'logs'}")
+
+
+def trial_rows(study: Any, job: Any) -> list[dict[str, Any]]:
+    from kmlp.sweeps import space
+    from kmlp.sweeps.study import OUTCOME, suggest_params
+
+    dims = space.dimensions(job.settings)
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        state = trial.state.name.lower()
+        outcome = trial.user_attrs.get(OUTCOME)
+        if state == "fail":  # why: its run failed (counts), or it was stopped and queued again, or never ran
+            state = outcome if outcome in ("failed", "surplus", "interrupted", "error") else "crashed"
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": state,
+                "value": trial.value if trial.values else None,
+                "params": suggest_params(trial, dims),
+                "epochs": trial.user_attrs.get("kmlp.epochs"),
+                "test": trial.user_attrs.get("kmlp.test"),
+                "run": trial.user_attrs.get("kmlp.run"),
+                "error": trial.user_attrs.get("kmlp.error"),
+                "duration_seconds": trial.duration.total_seconds() if trial.duration else None,
+            }
+        )
+    return rows
+
+
+def _relative(path: str, folder: Path) -> str:
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return path
+
+
+def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] | None, folder: Path) -> Table:
+    table = Table(title="trials")
+    keys = list(dict.fromkeys(k for row in rows for k in row["params"]))
+    names = [k.rpartition(".")[2] for k in keys]
+    headers = names if len(set(names)) == len(names) else keys  # learning_rate, not optimizer.learning_rate
+    for column in ("trial", "state", metric, *headers, "epochs", "run"):
+        table.add_column(escape(column), overflow="fold", justify="right" if column in ("trial", "epochs") else "left")
+    for row in rows:
+        star = best is not None and row["trial"] == best["trial"]
+        table.add_row(
+            f"{'* ' if star else ''}{row['trial']}",
+            row["state"],
+            "" if row["value"] is None else f"{row['value']:.4f}",
+            *(escape(short(row["params"][k])) if k in row["params"] else "" for k in keys),
+            "" if row["epochs"] is None else str(row["epochs"]),
+            escape(_relative(row["run"], folder) if row["run"] else row.get("error") or ""),
+            style="bold" if star else None,
+        )
+    return table
+
+
+def write_best(study: Any, job: Any) -> dict[str, Any] | None:
+    """Write the best completed trial's resolved recipe to ``best.toml``, named and placed like the original."""
+    from optuna.trial import TrialState
+
+    completed = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "kmlp.run" in t.user_attrs
+    ]
+    if not completed:
+        return None
+    best = study.best_trial
+    run = Path(best.user_attrs["kmlp.run"])
+    try:
+        saved = tomllib.loads(best.user_attrs.get("kmlp.recipe") or (run / "recipe.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise KmlpError(f"cannot read the best trial's recipe ({run}): {exc}") from exc
+    metric = job.settings["metric"]
+    saved["recipe"]["name"] = job.recipe.name
+    saved["recipe"]["description"] = f"best of sweep {job.study_name} (trial {best.number}): {metric} {best.value:.4f}"
+    saved["output"]["dir"] = job.recipe["output"]["dir"]
+    path = job.folder / "best.toml"
+    header = (
+        f"# Best trial of sweep {job.study_name!r}: trial {best.number}, {metric} = {best.value:.6g}.\n"
+        f"# Its run folder: {run}\n# Written by `kmlp sweep`; `kmlp run {path}` trains it again.\n"
+    )
+    atomic_write_text(path, header + dump_toml(saved))
+    from kmlp.sweeps import space
+    from kmlp.sweeps.study import suggest_params
+
+    params = suggest_params(best, space.dimensions(job.settings))
+    return {"trial": best.number, "value": best.value, "params": params, "run": str(run), "recipe": str(path)}
