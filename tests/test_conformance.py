@@ -100,6 +100,11 @@ def test_catalogue_names_groups_and_docs():
     assert {r["applies_to"] for r in rows} == {"both", "dataset", "architecture"}
 
 
+def test_the_plugin_guide_names_every_check():
+    guide = (REPO / "docs" / "plugins.md").read_text()
+    assert [name for name in CATALOGUE if f"`{name}`" not in guide] == []
+
+
 @pytest.mark.parametrize("argv", [["plugins", "--help"], ["plugins", "checks"]])
 def test_plugins_commands_import_no_backend(argv):
     code = f"import sys\nfrom kmlp.cli import main\nsys.argv = ['kmlp', *{argv!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass"
