@@ -44,7 +44,7 @@ EXPECTED_FAILURES = {
         "depends_on_kmlp": _NO_KMLP_DEPENDENCY,
     },
     "wrong_kind": {
-        "spec_kind": "group kmlp.datasets names a ArchitectureSpec, not a kmlp.api.DatasetSpec",
+        "spec_kind": "group kmlp.datasets names an object of type ArchitectureSpec; expected a kmlp.api.DatasetSpec",
         "depends_on_kmlp": _NO_KMLP_DEPENDENCY,
     },
     "noisy_data": {

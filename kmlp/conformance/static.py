@@ -47,8 +47,8 @@ class SpecContext:
         expected = SPEC_TYPES[self.kind]
         if not isinstance(self.obj, expected):
             raise CheckFailed(
-                f"entry point {self.entry.value!r} in group kmlp.{self.kind}s names a {type(self.obj).__name__}, "
-                f"not a kmlp.api.{expected.__name__}"
+                f"entry point {self.entry.value!r} in group kmlp.{self.kind}s names an object of type "
+                f"{type(self.obj).__name__}; expected a kmlp.api.{expected.__name__}"
             )
         return self.obj
 
