@@ -7,7 +7,7 @@ checks run in a process of their own.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,9 @@ from kmlp.cli.options import Json
 from kmlp.console import err, escape, out, print_json
 from kmlp.errors import EXIT_RUN_FAILED, KmlpError
 from kmlp.params import did_you_mean
+
+if TYPE_CHECKING:
+    from kmlp.conformance import Report
 
 plugins = typer.Typer(
     name="plugins",
@@ -88,7 +91,7 @@ def check(
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
-def _print_report(report) -> None:
+def _print_report(report: Report) -> None:
     from kmlp.conformance import CATALOGUE
 
     columns = ["static", *report.backends]
