@@ -103,6 +103,8 @@ def prerequisite(owner: str) -> Callable[[Callable[[Any], Any]], property]:
                     self.__dict__[slot] = (method(self), None)
                 except Unavailable as exc:
                     self.__dict__[slot] = (None, exc)
+                except CheckFailed as exc:
+                    self.__dict__[slot] = (None, Unavailable(owner, str(exc)))
                 except Exception as exc:  # the plugin's code failed in some way: that is the finding
                     self.__dict__[slot] = (None, Unavailable(owner, describe_exception(exc)))
             value, error = self.__dict__[slot]
