@@ -47,15 +47,20 @@ class _Spec:
     #: Extra distributions the function needs at run time (``"scikit-learn"``), checked before it is called.
     requires: tuple[str, ...] = ()
     api_version: int = API_VERSION
+    #: Values ``kmlp plugins check`` uses instead of the defaults: small, fast settings, and a value for every
+    #: required parameter. Checked against ``params`` like a recipe section.
+    check_params: Mapping[str, Any] = field(default_factory=dict)
 
-    def _resolve(self, target: Callable[..., Any] | str) -> Callable[..., Any]:
-        if callable(target):
-            return target
-        module_name, _, attr = target.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return obj
+
+def _import(target: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A callable as given, or the object a ``"module:attribute"`` string names (importing the module)."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,8 +69,12 @@ class DatasetSpec(_Spec):
 
     loader: Callable[..., DatasetSplits] | str
 
+    def function(self) -> Callable[..., DatasetSplits]:
+        """The loader, importing its module if it was given as a string."""
+        return _import(self.loader)
+
     def load(self, *, seed: int, **params: Any) -> DatasetSplits:
-        return self._resolve(self.loader)(seed=seed, **params)
+        return self.function()(seed=seed, **params)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,17 +82,23 @@ class ArchitectureSpec(_Spec):
     """A model family: ``builder(input_shape=..., num_outputs=..., **params) -> keras.Model`` (logits out)."""
 
     builder: Callable[..., Any] | str
+    #: The small input (no batch dimension) ``kmlp plugins check`` builds, trains and saves the model for.
+    check_input_shape: tuple[int, ...] = (8, 8)
+
+    def function(self) -> Callable[..., Any]:
+        """The builder, importing its module, which also registers the custom layers a saved model needs."""
+        return _import(self.builder)
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int, **params: Any) -> Any:
-        return self._resolve(self.builder)(input_shape=input_shape, num_outputs=num_outputs, **params)
+        return self.function()(input_shape=input_shape, num_outputs=num_outputs, **params)
 
 
 @dataclass
 class DatasetSplits:
     """What a dataset loader returns.
 
-    Each split is an ``(inputs, labels)`` pair of NumPy arrays (labels are integer class ids) or a
-    ``keras.utils.PyDataset`` yielding such batches. ``validation`` is optional: without it kmlp holds out
+    Each split is an ``(inputs, labels)`` pair of NumPy arrays with one row per example; labels are integer
+    class ids in ``[0, num_classes)``. ``validation`` is optional: without it kmlp holds out
     ``training.validation_split`` of ``train``. ``input_shape`` excludes the batch dimension.
     """
 

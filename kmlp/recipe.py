@@ -122,8 +122,12 @@ class Recipe:
         return self.sections["recipe"]["seed"]
 
     def params(self, section: str) -> dict[str, Any]:
-        """A named section's parameters without its ``name`` (what is passed to the plugin or Keras class)."""
+        """A named section's set parameters without its ``name`` (the arguments of a Keras class)."""
         return {k: v for k, v in self.sections[section].items() if k != "name" and v is not None}
+
+    def plugin_params(self, section: str) -> dict[str, Any]:
+        """Every parameter of the dataset or architecture, unset ones as ``None``: the plugin contract."""
+        return {k: v for k, v in self.sections[section].items() if k != "name"}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain data for TOML: unset (``None``) values are dropped, since TOML has no null."""

@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from kmlp.api import API_VERSION, ArchitectureSpec, DatasetSpec
@@ -69,7 +69,7 @@ class Plugin:
         return self.error is None
 
 
-def find_entries(*, builtins_only: bool = False) -> list[PluginEntry]:
+def find_entries() -> list[PluginEntry]:
     """Every installed plugin entry of every kind, from metadata alone (no plugin code is imported)."""
     found: dict[tuple[str, str, str, str], PluginEntry] = {}
     for kind, group in GROUPS.items():
@@ -82,8 +82,6 @@ def find_entries(*, builtins_only: bool = False) -> list[PluginEntry]:
                 distribution=dist.name if dist is not None else "<unknown>",
                 version=dist.version if dist is not None else "",
             )
-            if builtins_only and not entry.builtin:
-                continue
             # Stale egg-info next to an editable install lists the same entry twice: keep one.
             key = (kind, entry.name, normalize_distribution(entry.distribution), entry.value)
             found.setdefault(key, entry)
@@ -95,15 +93,18 @@ def load_entry(entry: PluginEntry) -> Plugin:
     if not NAME_PATTERN.match(entry.name):
         return Plugin(entry, error=f"invalid name {entry.name!r}: use lowercase letters, digits and '_'")
     try:
-        from importlib.metadata import EntryPoint
-
-        spec = EntryPoint(entry.name, entry.value, GROUPS[entry.kind]).load()
+        spec = import_entry(entry)
     except Exception as exc:  # a plugin's import can fail in any way; report it, don't crash kmlp
         return Plugin(entry, error=f"import of {entry.value!r} failed: {type(exc).__name__}: {exc}")
     problem = spec_problem(entry.kind, spec)
     if problem:
         return Plugin(entry, error=problem)
     return Plugin(entry, spec=spec)
+
+
+def import_entry(entry: PluginEntry) -> Any:
+    """The object an entry point names, imported (its module's import errors propagate)."""
+    return EntryPoint(entry.name, entry.value, GROUPS[entry.kind]).load()
 
 
 def spec_problem(kind: str, spec: Any) -> str | None:
@@ -122,15 +123,20 @@ def spec_problem(kind: str, spec: Any) -> str | None:
 class Registry:
     """Plugins of every kind, looked up by name; specs are loaded on first use and cached."""
 
-    def __init__(self, entries: Iterable[PluginEntry]) -> None:
+    def __init__(self, entries: Iterable[PluginEntry], *, disabled: Iterable[PluginEntry] = ()) -> None:
         self._entries = sorted(entries, key=lambda e: (e.kind, e.name, not e.builtin, e.distribution))
+        #: Installed plugins left out by ``KMLP_DISABLE_PLUGIN_AUTOLOAD``, named when a recipe asks for one.
+        self._disabled = list(disabled)
         self._loaded: dict[PluginEntry, Plugin] = {}
 
     @classmethod
     def discover(cls, *, builtins_only: bool | None = None) -> Registry:
         if builtins_only is None:
             builtins_only = os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("", "0")
-        return cls(find_entries(builtins_only=builtins_only))
+        found = find_entries()
+        if not builtins_only:
+            return cls(found)
+        return cls([e for e in found if e.builtin], disabled=[e for e in found if not e.builtin])
 
     def entries(self, kind: str | None = None, pattern: str = "*") -> list[PluginEntry]:
         """Entries of ``kind`` whose name (or ``distribution:name``) matches the shell-style ``pattern``."""
@@ -194,6 +200,12 @@ class Registry:
             return KmlpError(
                 f"unknown {kind} {name!r}: recipes name registered plugins, never Python import paths",
                 f"run `kmlp list {kind}s` to see the installed ones",
+            )
+        disabled = [e for e in self._disabled if e.kind == kind and name in (e.name, e.qualified_name)]
+        if disabled:
+            return KmlpError(
+                f"{kind} {name!r} comes from {disabled[0].distribution}, but plugins are disabled",
+                f"unset {DISABLE_AUTOLOAD_ENV} to use installed plugins (only kmlp's built-ins are loaded now)",
             )
         installed = self.names(kind)
         suggestion = did_you_mean(name.rpartition(":")[2], installed)

@@ -50,7 +50,7 @@ class RunResult:
 
 def load_data(recipe: Recipe, registry: Registry) -> tuple[DatasetSplits, Plugin]:
     plugin = registry.lookup("dataset", recipe["dataset"]["name"])
-    data = plugin.spec.load(seed=recipe.seed, **recipe.params("dataset"))
+    data = plugin.spec.load(seed=recipe.seed, **recipe.plugin_params("dataset"))
     if not isinstance(data, DatasetSplits):
         raise KmlpError(
             f"dataset {plugin.entry.name!r} ({plugin.entry.distribution}) returned {type(data).__name__}, "
@@ -94,7 +94,7 @@ def build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tupl
     keras.config.set_dtype_policy(recipe["runtime"]["precision"])
     plugin = registry.lookup("architecture", recipe["architecture"]["name"])
     model = plugin.spec.build(
-        input_shape=tuple(data.input_shape), num_outputs=data.num_classes, **recipe.params("architecture")
+        input_shape=tuple(data.input_shape), num_outputs=data.num_classes, **recipe.plugin_params("architecture")
     )
     if not isinstance(model, keras.Model):
         raise KmlpError(

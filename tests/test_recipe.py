@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError
 
 import pytest
-from conftest import RECIPES
+from conftest import RECIPES, REPO
 
 from kmlp.errors import KmlpError, RecipeError
 from kmlp.recipe import apply_overrides, load, parse_override, read_toml, resolve
+from kmlp.registry import Registry, find_entries
 
 MINIMAL = {"dataset": {"name": "synthetic"}, "architecture": {"name": "mlp"}}
 
 
 def problems_of(raw, overridden=()) -> list[str]:
+    """Problems against kmlp's built-ins alone, so installed plugins do not change the messages."""
     with pytest.raises(RecipeError) as caught:
-        resolve(raw, "r.toml", overridden=overridden)
+        resolve(raw, "r.toml", Registry.discover(builtins_only=True), overridden=overridden)
     return [str(p) for p in caught.value.problems]
 
 
@@ -196,6 +199,26 @@ def test_requires_names_the_distribution_to_install():
     }
     (problem,) = [p for p in problems_of(raw) if p.startswith("dataset.name")]
     assert "this recipe requires 'kmlp-not-installed>=1': pip install 'kmlp-not-installed>=1'" in problem
+
+
+def test_a_plugin_recipe_without_its_plugin_names_the_distribution(monkeypatch):
+    """The MNIST-1D example recipe where kmlp-mnist1d is not installed (hidden here when it is)."""
+    import kmlp.recipe
+
+    installed_version = kmlp.recipe.version
+
+    def version(name: str) -> str:
+        if name == "kmlp-mnist1d":
+            raise PackageNotFoundError(name)
+        return installed_version(name)
+
+    monkeypatch.setattr(kmlp.recipe, "version", version)
+    registry = Registry([e for e in find_entries() if e.distribution != "kmlp-mnist1d"])
+    with pytest.raises(RecipeError) as caught:
+        load(REPO / "plugins" / "kmlp-mnist1d" / "recipes" / "mnist1d_mlp.toml", registry=registry)
+    assert [str(p) for p in caught.value.problems] == [
+        "dataset.name: unknown dataset 'mnist1d' (this recipe requires 'kmlp-mnist1d': pip install 'kmlp-mnist1d')"
+    ]
 
 
 def test_requires_checks_installed_versions():

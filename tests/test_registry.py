@@ -143,13 +143,27 @@ def test_disable_autoload_keeps_only_builtins(site, monkeypatch):
     registry = Registry.discover()
     assert not registry.entries("architecture", "extra_net")
     assert all(e.builtin for e in registry.entries())
+    # Asking for the disabled plugin says why it is missing, not just "unknown".
+    with pytest.raises(KmlpError) as caught:
+        registry.lookup("architecture", "extra_net")
+    assert caught.value.message == "architecture 'extra_net' comes from kmlp-extra, but plugins are disabled"
+    assert "unset KMLP_DISABLE_PLUGIN_AUTOLOAD" in caught.value.hint
+    env = {"PYTHONPATH": str(site), "KMLP_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    assert not [r for r in run_json("list", env=env) if not r["distribution"].startswith("kmlp ")]
+    enabled = {"PYTHONPATH": str(site), "KMLP_DISABLE_PLUGIN_AUTOLOAD": ""}
+    assert "extra_net" in {r["name"] for r in run_json("list", env=enabled)}
 
 
 def test_wildcards_like_timm():
     registry = Registry.discover()
-    assert [e.name for e in registry.entries("dataset", "*mnist*")] == ["fashion_mnist", "mnist"]
-    assert [e.name for e in registry.entries(None, "m*")] == ["mlp", "mnist"]
+
+    def builtins(entries):  # installed plugins (mnist1d, mlp_mixer) match these patterns too
+        return [e.name for e in entries if e.builtin]
+
+    assert builtins(registry.entries("dataset", "*mnist*")) == ["fashion_mnist", "mnist"]
+    assert builtins(registry.entries(None, "m*")) == ["mlp", "mnist"]
     assert [e.name for e in registry.entries("dataset", "kmlp:digits")] == ["digits"]
+    assert [e.name for e in registry.entries(None, "kmlp:m*")] == ["mlp", "mnist"]
 
 
 def test_cli_list_shows_broken_and_conflicting_plugins(site):
@@ -174,3 +188,35 @@ def test_timm_style_create_model_validates_parameters(backend):
     assert model.output_shape == (None, 5)
     with pytest.raises(RecipeError, match="architecture.hidden: unknown key"):
         create_model("mlp", input_shape=(3,), num_outputs=2, hidden=[4])
+
+
+def test_info_reports_broken_plugins_with_distribution_and_reason(site):
+    install(site, "kmlp-broken", "3.2", datasets={"broken_data": "DATA"}, source="raise ImportError('needs libfoo')")
+    report = run_json("info", env={"PYTHONPATH": str(site)})
+    (broken,) = report["plugins"]["broken"]
+    assert broken["name"] == "broken_data" and broken["distribution"] == "kmlp-broken"
+    assert "ImportError: needs libfoo" in broken["error"]
+
+
+def test_show_a_third_party_plugin_without_reading_its_source(site):
+    install(site, "kmlp-fake", "2.1", architectures={"fake_net": "ARCH"})
+    shown = run_json("show", "fake_net", env={"PYTHONPATH": str(site)})
+    assert (shown["summary"], shown["distribution"], shown["version"]) == ("A fake architecture.", "kmlp-fake", "2.1")
+    assert shown["params"] == [
+        {"name": "width", "type": "int", "default": 4, "required": False, "choices": None, "doc": ""}
+    ]
+
+
+def test_a_recipe_using_a_clashing_name_names_both_and_how_to_pick(site, tmp_path):
+    install(site, "kmlp-one", architectures={"twin": "ARCH"})
+    install(site, "kmlp-two", architectures={"twin": "ARCH"})
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[dataset]\nname = "synthetic"\n[architecture]\nname = "twin"\n')
+    env = {"PYTHONPATH": str(site)}
+    done = kmlp("validate", str(recipe), env=env)
+    assert done.returncode == 2
+    assert "architecture 'twin' is provided by several distributions: kmlp-one 1.0, kmlp-two 1.0" in done.stderr
+    assert "pick one with a qualified name: 'kmlp-one:twin' or 'kmlp-two:twin'" in done.stderr
+    recipe.write_text('[dataset]\nname = "synthetic"\n[architecture]\nname = "kmlp-two:twin"\n')
+    assert kmlp("validate", str(recipe), env=env).returncode == 0
+    assert run_json("show", "kmlp-two:twin", env=env)["distribution"] == "kmlp-two"

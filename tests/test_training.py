@@ -124,3 +124,15 @@ def test_cli_run_prints_progress_and_a_summary(write_recipe):
     assert done.returncode == 0, done.stderr
     assert "epoch 1/2" in done.stdout and "epoch 2/2" in done.stdout
     assert "test metrics" in done.stdout and "accuracy" in done.stdout
+
+
+def test_loaders_get_every_parameter_with_unset_ones_as_none():
+    """The plugin contract: every declared parameter is passed; `path` left unset arrives as None."""
+    from conftest import RECIPES
+
+    from kmlp import training
+    from kmlp.registry import default_registry
+
+    recipe = load(RECIPES / "fashion_mnist_mlp.toml", ["dataset.train_size=64", "dataset.test_size=32"])
+    data, _ = training.load_data(recipe, default_registry())
+    assert data.train[0].shape == (64, 28, 28) and data.test[0].shape == (32, 28, 28)

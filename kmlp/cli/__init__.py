@@ -23,11 +23,7 @@ app = typer.Typer(
 )
 
 # Each module adds its commands to ``app``.
-import kmlp.cli.plot  # noqa: E402
-import kmlp.cli.recipes  # noqa: E402
-import kmlp.cli.runs  # noqa: E402
-import kmlp.cli.sweep  # noqa: E402, F401
-from kmlp.cli import explore, run  # noqa: E402, F401
+from kmlp.cli import explore, plot, plugins, recipes, run, runs, sweep  # noqa: E402, F401
 
 
 def main() -> None:

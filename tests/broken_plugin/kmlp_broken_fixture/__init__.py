@@ -1,0 +1,1 @@
+"""A plugin that breaks kmlp's contract on purpose, each entry in its own known ways (see test_conformance.py)."""
