@@ -219,7 +219,12 @@ def train(
     started = time.perf_counter()
     try:
         history = model.fit(
-            batches.train, validation_data=batches.validation, epochs=epochs, callbacks=callbacks, verbose=0
+            batches.train,
+            validation_data=batches.validation,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # ArrayBatches shuffles by (seed, epoch); Keras would reorder batches with Python's RNG
         )
     except KeyboardInterrupt:
         run.set_status("interrupted")

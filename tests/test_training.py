@@ -116,3 +116,24 @@ def test_cli_run_prints_progress_and_a_summary(write_recipe):
     assert done.returncode == 0, done.stderr
     assert "epoch 1/2" in done.stdout and "epoch 2/2" in done.stdout
     assert "test metrics" in done.stdout and "accuracy" in done.stdout
+
+
+def test_batches_are_trained_in_the_order_array_batches_gives(write_recipe, monkeypatch):
+    """Keras's fit(shuffle=True) would reorder a PyDataset's batches with Python's RNG, whose state differs per
+    backend; kmlp's order must come from (seed, epoch) alone, so the model sees batch 0, 1, 2, ... each epoch."""
+    from kmlp.data import ArrayBatches
+
+    fetched: list[tuple[int, int]] = []
+    original = ArrayBatches.__getitem__
+
+    def logged(self, index):
+        if self.shuffle:  # the training batches
+            fetched.append((self.epoch, index))
+        return original(self, index)
+
+    monkeypatch.setattr(ArrayBatches, "__getitem__", logged)
+    train(write_recipe(), "training.epochs=2")
+    steps = 512 // 32
+    for epoch in (0, 1):
+        in_epoch = [index for e, index in fetched if e == epoch]
+        assert in_epoch[-steps:] == list(range(steps)), in_epoch  # prefetching may restart, never reorder
