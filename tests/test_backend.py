@@ -9,7 +9,14 @@ import sys
 import pytest
 from conftest import BACKEND, kmlp
 
-from kmlp.backend import DeviceRequest, apply, choose_backend, keras_config_backend, parse_device
+from kmlp.backend import (
+    DeviceRequest,
+    apply,
+    choose_backend,
+    installed_distribution,
+    keras_config_backend,
+    parse_device,
+)
 from kmlp.errors import KmlpError
 
 
@@ -143,7 +150,11 @@ def test_env_var_selects_the_backend(write_recipe, tmp_path):
 def test_gpu_without_a_gpu_is_a_clear_error_not_a_cpu_run(write_recipe, tmp_path):
     done = kmlp("run", str(write_recipe()), "--device", "gpu")
     assert done.returncode == 2
-    assert f"error: --device gpu: the {BACKEND} backend sees no GPU (it sees: cpu:0)" in done.stderr
+    dist, version = installed_distribution(BACKEND)
+    assert (
+        f"error: --device gpu: the {BACKEND} backend sees no GPU (it sees: cpu:0; installed: {dist} {version})"
+        in done.stderr
+    )
     assert "hint: run on a machine with a GPU and install" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()
