@@ -351,6 +351,7 @@ def test_custom_layers_come_from_an_installed_plugin_or_are_named(tmp_path, monk
     )
 
 
+@pytest.mark.filterwarnings("ignore:Model doesn't support `jit_compile=True`:UserWarning")  # TF, in the trap
 def test_compile_settings_follow_the_loading_backend(trained, tmp_path):
     """Keras restores ``jit_compile`` as the saving backend resolved it (JAX: true, which would turn torch.compile
     on under torch); kmlp recompiles with this backend's own "auto"."""
