@@ -87,14 +87,19 @@ def check_backend_name(name: str, source: str = "--backend") -> None:
         )
 
 
-def installed_version(backend: str) -> str | None:
-    """The version of the framework behind ``backend``, from metadata alone (nothing is imported)."""
+def installed_distribution(backend: str) -> tuple[str, str] | None:
+    """The distribution and version that provide ``backend``'s framework, from metadata alone (no import)."""
     for dist in _DISTRIBUTIONS[backend]:
         try:
-            return version(dist)
+            return dist, version(dist)
         except PackageNotFoundError:
             continue
     return None
+
+
+def installed_version(backend: str) -> str | None:
+    found = installed_distribution(backend)
+    return found[1] if found else None
 
 
 def is_installed(backend: str) -> bool:
@@ -120,8 +125,12 @@ def parse_device(text: str) -> DeviceRequest:
     raise KmlpError(f"invalid device {text!r}", "use auto, cpu, gpu or gpu:N (N is the GPU's index)")
 
 
-def apply(backend: str, device: DeviceRequest) -> None:
-    """Set the environment that makes keras and the framework start on ``backend`` and ``device``."""
+def apply(backend: str, device: DeviceRequest, host_devices: int = 1) -> None:
+    """Set the environment that makes keras and the framework start on ``backend`` and ``device``.
+
+    ``host_devices > 1`` makes JAX show the CPU as that many devices (TensorFlow is split in :func:`activate`);
+    XLA reads the flag once, when JAX starts.
+    """
     if "keras" in sys.modules:
         loaded = sys.modules["keras"].backend.backend()
         if loaded != backend:
@@ -131,6 +140,8 @@ def apply(backend: str, device: DeviceRequest) -> None:
         changes.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu", KERAS_TORCH_DEVICE="cpu")
     elif device.kind == "gpu" and device.index is not None:
         changes["CUDA_VISIBLE_DEVICES"] = _select_gpu(device.index)
+    if backend == "jax" and host_devices > 1:
+        changes["XLA_FLAGS"] = _with_host_device_count(os.environ.get("XLA_FLAGS", ""), host_devices)
     os.environ.update(changes)  # only once every check has passed
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter buries kmlp's output
     if device.kind == "gpu":
@@ -151,6 +162,12 @@ def _select_gpu(index: int) -> str:
     return str(index)
 
 
+def _with_host_device_count(flags: str, count: int) -> str:
+    """``XLA_FLAGS`` with the host (CPU) device count set to ``count``, other flags kept."""
+    kept = [f for f in flags.split() if not f.startswith("--xla_force_host_platform_device_count=")]
+    return " ".join([*kept, f"--xla_force_host_platform_device_count={count}"])
+
+
 def framework_devices(backend: str) -> list[str]:
     """The devices the framework sees, as ``cpu:0``/``gpu:0 (name)``; imports the framework, not keras."""
     if backend == "jax":
@@ -160,31 +177,70 @@ def framework_devices(backend: str) -> list[str]:
     if backend == "torch":
         import torch
 
-        gpus = [f"gpu:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
-        return [*gpus, "cpu:0"] if torch.cuda.is_available() else ["cpu:0"]
+        if torch.cuda.is_available():
+            return [*(f"gpu:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())), "cpu:0"]
+        # Keras's torch backend prefers Apple's GPU (mps) over the CPU unless KERAS_TORCH_DEVICE says otherwise.
+        mps = torch.backends.mps.is_available() and os.environ.get("KERAS_TORCH_DEVICE") != "cpu"
+        return ["gpu:0 (mps)", "cpu:0"] if mps else ["cpu:0"]
     import tensorflow as tf
 
     return [f"{d.device_type.lower()}:{d.name.rsplit(':', 1)[-1]}" for d in tf.config.list_physical_devices()]
 
 
-def activate(backend: str, device: DeviceRequest) -> str:
+def activate(backend: str, device: DeviceRequest, host_devices: int = 1) -> str:
     """Apply backend and device, import keras, and return the device training will use.
 
-    ``gpu`` when the framework sees none is an error, never a silent CPU run.
+    ``gpu`` when the framework sees none is an error, never a silent CPU run. ``host_devices > 1`` splits the
+    CPU into that many devices when the run is on the CPU (for data-parallel runs on a machine without GPUs).
     """
     require_installed(backend)
-    apply(backend, device)
+    apply(backend, device, host_devices)
     seen = framework_devices(backend)
     gpus = [d for d in seen if d.startswith("gpu")]
     if device.kind == "gpu" and not gpus:
         raise KmlpError(
-            f"--device {device}: the {backend} backend sees no GPU (it sees: {', '.join(seen)})",
+            f"--device {device}: the {backend} backend sees no GPU (it sees: {', '.join(seen)}; "
+            f"{_installed_build(backend)})",
             f"run on a machine with a GPU and install {_GPU_BUILDS[backend]}, or use --device cpu",
         )
+    if backend == "tensorflow":
+        _configure_tensorflow(hide_gpus=device.kind == "cpu" and bool(gpus), host_devices=host_devices)
     import keras
 
     assert keras.backend.backend() == backend, "keras picked another backend than kmlp applied"
     return gpus[0] if gpus and device.kind != "cpu" else "cpu:0"
+
+
+def _installed_build(backend: str) -> str:
+    """``installed: torch 2.13.0+cpu``: often the reason a GPU is not seen."""
+    dist, found = installed_distribution(backend) or (backend, "(version unknown)")
+    return f"installed: {dist} {found}"
+
+
+def _configure_tensorflow(*, hide_gpus: bool, host_devices: int) -> None:
+    """What TensorFlow takes from configuration rather than the environment, set before its runtime starts.
+
+    ``CUDA_VISIBLE_DEVICES`` hides CUDA GPUs only; ``set_visible_devices`` hides any GPU (ROCm, Metal). The CPU
+    is split into logical devices (what ``MirroredStrategy`` replicates over) when it is what the run uses.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        if hide_gpus:
+            tf.config.set_visible_devices([], "GPU")
+        if host_devices > 1 and (hide_gpus or not gpus):
+            (cpu,) = tf.config.list_physical_devices("CPU")
+            current = tf.config.get_logical_device_configuration(cpu) or [None]
+            if len(current) != host_devices:
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(host_devices)]
+                )
+    except RuntimeError as exc:  # TensorFlow's runtime already started in this process
+        raise KmlpError(
+            f"cannot configure TensorFlow's devices: {exc}",
+            "device settings apply to a fresh process: run through the kmlp command",
+        ) from exc
 
 
 def seed_everything(backend: str, seed: int) -> None:

@@ -26,6 +26,8 @@ class ArrayBatches(keras.utils.PyDataset):
         shuffle: bool = False,
         seed: int = 0,
         num_classes: int | None = None,
+        multiple: int = 1,
+        pad: bool = False,
     ) -> None:
         super().__init__()
         self.x, self.y = x, y
@@ -35,6 +37,12 @@ class ArrayBatches(keras.utils.PyDataset):
         self.seed = seed
         #: When set, labels are one-hot encoded per batch (for categorical losses) instead of stored twice.
         self.num_classes = num_classes
+        #: JAX's data parallelism splits every batch into equal parts, one per device. A last batch of another
+        #: size is cut to a multiple of ``multiple`` (training: which examples are left out changes each epoch),
+        #: or with ``pad`` filled up with rows of sample weight 0 (evaluation: each example counts once in the
+        #: metrics; a mean loss is then divided by the padded count, at most ``multiple - 1`` rows too many).
+        self.multiple = multiple
+        self.pad = pad
         self.epoch = 0
         self._order = self._order_for(0)
 
@@ -57,11 +65,22 @@ class ArrayBatches(keras.utils.PyDataset):
         return len(self.indices)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.indices) / self.batch_size)
+        count = len(self.indices)
+        if not self.pad:
+            count -= count % self.batch_size % self.multiple
+        return math.ceil(count / self.batch_size)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        missing = -len(rows) % self.multiple
+        if missing and not self.pad:
+            rows = rows[: len(rows) - len(rows) % self.multiple]
         y = self.y[rows]
         if self.num_classes is not None:
             y = np.eye(self.num_classes, dtype=np.float32)[y]
-        return self.x[rows], y
+        if not self.pad:
+            return self.x[rows], y
+        weights = np.ones(len(rows) + missing, dtype=np.float32)
+        weights[len(rows) :] = 0.0
+        filled = np.concatenate([rows, np.repeat(rows[:1], missing)])
+        return self.x[filled], np.concatenate([y, np.repeat(y[:1], missing, axis=0)]), weights

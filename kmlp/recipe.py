@@ -28,6 +28,7 @@ from kmlp.sweeps import space as sweep_space
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("none", "data_parallel")
 
 #: Sections with a fixed schema. ``dataset``/``architecture`` take their keys from the named plugin and
 #: ``optimizer``/``loss`` from the catalog of Keras classes (see ``_NAMED_SECTIONS``).
@@ -68,6 +69,21 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "precision": Param(str, "float32", "Dtype policy; mixed_* keeps the logits in float32.", choices=PRECISIONS),
         "deterministic": Param(bool, True, "Use deterministic kernels, so the same seed repeats a run exactly."),
     },
+    "distribution": {
+        "strategy": Param(
+            str,
+            "none",
+            "data_parallel replicates the model on several devices and splits each batch across them.",
+            choices=STRATEGIES,
+        ),
+        "devices": Param(
+            int,
+            None,
+            "Devices for data_parallel (the first N the backend sees); unset: all. On a CPU-only run, N > 1 "
+            "splits the CPU into N virtual devices.",
+            ge=1,
+        ),
+    },
     "output": {
         "dir": Param(str, "runs", "Where run folders are created (relative to the working directory)."),
         "save_model": Param(bool, True, "Save the trained model as model.keras."),
@@ -97,6 +113,7 @@ SECTION_ORDER = (
     "loss",
     "training",
     "runtime",
+    "distribution",
     "output",
     "logging",
     "sweep",
@@ -391,6 +408,7 @@ def _check_cross_section(sections: dict[str, dict[str, Any]]) -> list[Problem]:
             parse_device(device)
         except KmlpError as exc:
             problems.append(Problem("runtime.device", exc.message, exc.hint))
+    problems += _check_distribution(sections["distribution"], sections["training"].get("batch_size"))
     for key, extra in _EXTRA_SWITCHES.items():
         section, _, switch = key.partition(".")
         message = sections[section].get(switch) and missing_message(extra)
@@ -406,6 +424,23 @@ def _check_cross_section(sections: dict[str, dict[str, Any]]) -> list[Problem]:
             )
         )
     return problems
+
+
+def _check_distribution(distribution: dict[str, Any], batch_size: int | None) -> list[Problem]:
+    devices = distribution.get("devices")
+    if devices is None:
+        return []
+    if distribution.get("strategy") == "none":
+        return [Problem("distribution.devices", "has no effect without a strategy", 'set strategy = "data_parallel"')]
+    if isinstance(batch_size, int) and batch_size % devices:
+        return [
+            Problem(
+                "training.batch_size",
+                f"{batch_size} cannot be split evenly over distribution.devices = {devices}",
+                f"the batch size is global: use a multiple of {devices}",
+            )
+        ]
+    return []
 
 
 def _missing_requirements(requires: list[str], problems: list[Problem]) -> list[str]:

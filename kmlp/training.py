@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from rich.console import Console
 
-from kmlp import __version__, catalog, confusion
+from kmlp import __version__, catalog, confusion, distribute
 from kmlp.api import DatasetSplits
 from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
 from kmlp.data import ArrayBatches
@@ -60,27 +60,38 @@ def load_data(recipe: Recipe, registry: Registry) -> tuple[DatasetSplits, Plugin
     return data, plugin
 
 
-def make_batches(recipe: Recipe, data: DatasetSplits) -> Batches:
-    """Batch every split; hold out ``training.validation_split`` of train when the dataset has no validation."""
+def make_batches(recipe: Recipe, data: DatasetSplits, multiple: int = 1) -> Batches:
+    """Batch every split; hold out ``training.validation_split`` of train when the dataset has no validation.
+
+    ``multiple``: batch sizes a data-parallel engine needs (see ``ArrayBatches``).
+    """
     training = recipe["training"]
     batch_size = training["batch_size"]
     one_hot = data.num_classes if catalog.LOSSES[recipe["loss"]["name"]].labels == "one_hot" else None
+    evaluated = {"num_classes": one_hot, "multiple": multiple, "pad": multiple > 1}
     x, y = _arrays(data.train, "train")
     indices = np.arange(len(x))
     validation = None
     if data.validation is not None:
         vx, vy = _arrays(data.validation, "validation")
-        validation = ArrayBatches(vx, vy, batch_size, num_classes=one_hot)
+        validation = ArrayBatches(vx, vy, batch_size, **evaluated)
     elif training["validation_split"] > 0:
         held_out = max(1, round(len(x) * training["validation_split"]))
         order = np.random.default_rng([recipe.seed, 1]).permutation(len(x))
         indices = np.sort(order[held_out:])
-        validation = ArrayBatches(x, y, batch_size, indices=np.sort(order[:held_out]), num_classes=one_hot)
+        validation = ArrayBatches(x, y, batch_size, indices=np.sort(order[:held_out]), **evaluated)
     train = ArrayBatches(
-        x, y, batch_size, indices=indices, shuffle=training["shuffle"], seed=recipe.seed, num_classes=one_hot
+        x,
+        y,
+        batch_size,
+        indices=indices,
+        shuffle=training["shuffle"],
+        seed=recipe.seed,
+        num_classes=one_hot,
+        multiple=multiple,
     )
     tx, ty = _arrays(data.test, "test")
-    return Batches(train, validation, ArrayBatches(tx, ty, batch_size, num_classes=one_hot))
+    return Batches(train, validation, ArrayBatches(tx, ty, batch_size, **evaluated))
 
 
 def _arrays(split: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +100,21 @@ def _arrays(split: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     raise KmlpError(f"the dataset's {name} split is not an (inputs, labels) pair of arrays")
 
 
-def build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tuple[keras.Model, Plugin]:
-    """The architecture, compiled with the recipe's optimizer, loss and metrics."""
+def build_model(
+    recipe: Recipe,
+    data: DatasetSplits,
+    registry: Registry,
+    distribution: distribute.Distribution | None = None,
+) -> tuple[keras.Model, Plugin]:
+    """The architecture, compiled with the recipe's optimizer, loss and metrics.
+
+    Inside the distribution's scope: on TensorFlow, variables are mirrored only if created there.
+    """
+    with (distribution or distribute.Distribution()).scope():
+        return _build_model(recipe, data, registry)
+
+
+def _build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tuple[keras.Model, Plugin]:
     keras.config.set_dtype_policy(recipe["runtime"]["precision"])
     plugin = registry.lookup("architecture", recipe["architecture"]["name"])
     model = plugin.spec.build(
@@ -111,7 +135,7 @@ def build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tupl
         loss=keras.losses.deserialize(
             {"class_name": _class_name(recipe["loss"]["name"]), "config": recipe.params("loss")}
         ),
-        metrics=list(training["metrics"]),
+        weighted_metrics=list(training["metrics"]),  # honour the weight-0 rows that pad a batch (ArrayBatches)
         jit_compile=training["jit_compile"],
         steps_per_execution=1 if steps == "auto" else steps,
     )
@@ -152,7 +176,12 @@ class _StopOnNaN(keras.callbacks.TerminateOnNaN):
 
 
 def environment(
-    choice: BackendChoice, device: str, model: keras.Model, plugins: list[Plugin], data: DatasetSplits
+    choice: BackendChoice,
+    device: str,
+    model: keras.Model,
+    plugins: list[Plugin],
+    data: DatasetSplits,
+    distribution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a reader needs to repeat the run: versions, backend, device, plugins and resolved settings."""
     return {
@@ -177,7 +206,12 @@ def environment(
             }
             for p in plugins
         },
-        "data": {"input_shape": list(data.input_shape), "num_classes": data.num_classes},
+        "data": {
+            "input_shape": list(data.input_shape),
+            "num_classes": data.num_classes,
+            "class_names": list(data.class_names) if data.class_names else None,
+        },
+        "distribution": distribution or {"strategy": "none", "devices": []},
     }
 
 
@@ -198,8 +232,10 @@ def train(
     if recipe["runtime"]["deterministic"]:
         enable_determinism(choice.name)
     data, dataset_plugin = load_data(recipe, registry)
-    batches = make_batches(recipe, data)
-    model, architecture_plugin = build_model(recipe, data, registry)
+    distribution = distribute.start(choice.name, recipe["distribution"], recipe["training"]["batch_size"])
+    batches = make_batches(recipe, data, distribution.batch_multiple)
+    model, architecture_plugin = build_model(recipe, data, registry, distribution)
+    placement = distribution.check(model.weights)
     logs = ExperimentLogs(recipe, console, quiet=quiet)
 
     run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
@@ -207,7 +243,9 @@ def train(
     saved = recipe.to_dict()
     saved["runtime"]["backend"] = choice.name
     atomic_write_text(run.recipe_file, dump_toml(saved))
-    env = environment(choice, device, model, [dataset_plugin, architecture_plugin], data)
+    env = environment(
+        choice, device, model, [dataset_plugin, architecture_plugin], data, {**distribution.describe(), **placement}
+    )
     atomic_write_json(run.environment_file, env)
     logs.start(run, env)
     if not quiet:
@@ -226,7 +264,12 @@ def train(
     started = time.perf_counter()
     try:
         history = model.fit(
-            batches.train, validation_data=batches.validation, epochs=epochs, callbacks=callbacks, verbose=0
+            batches.train,
+            validation_data=batches.validation,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # ArrayBatches shuffles by (seed, epoch); Keras would reorder batches with Python's RNG
         )
     except KeyboardInterrupt:
         run.set_status("interrupted")

@@ -9,7 +9,14 @@ import sys
 import pytest
 from conftest import BACKEND, kmlp
 
-from kmlp.backend import DeviceRequest, apply, choose_backend, keras_config_backend, parse_device
+from kmlp.backend import (
+    DeviceRequest,
+    apply,
+    choose_backend,
+    installed_distribution,
+    keras_config_backend,
+    parse_device,
+)
 from kmlp.errors import KmlpError
 
 
@@ -143,7 +150,11 @@ def test_env_var_selects_the_backend(write_recipe, tmp_path):
 def test_gpu_without_a_gpu_is_a_clear_error_not_a_cpu_run(write_recipe, tmp_path):
     done = kmlp("run", str(write_recipe()), "--device", "gpu")
     assert done.returncode == 2
-    assert f"error: --device gpu: the {BACKEND} backend sees no GPU (it sees: cpu:0)" in done.stderr
+    dist, version = installed_distribution(BACKEND)
+    assert (
+        f"error: --device gpu: the {BACKEND} backend sees no GPU (it sees: cpu:0; installed: {dist} {version})"
+        in done.stderr
+    )
     assert "hint: run on a machine with a GPU and install" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()
@@ -173,3 +184,84 @@ def test_unknown_backend_through_the_cli(write_recipe):
     done = kmlp("run", str(write_recipe()), "--backend", "jaxx")
     assert done.returncode == 2
     assert "error: unknown backend 'jaxx' (from --backend)" in done.stderr
+
+
+# --- devices: what is applied, and which device is recorded -------------------------------------------------
+
+
+def test_host_devices_flag_is_set_for_jax_and_keeps_other_xla_flags():
+    from kmlp.backend import _with_host_device_count
+
+    assert _with_host_device_count("", 2) == "--xla_force_host_platform_device_count=2"
+    assert (
+        _with_host_device_count("--xla_cpu_fast_math=false --xla_force_host_platform_device_count=8", 2)
+        == "--xla_cpu_fast_math=false --xla_force_host_platform_device_count=2"
+    )
+
+
+@pytest.fixture
+def restored_environ():
+    """apply() writes the environment of this process; put it back afterwards."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+class _FakeDevice:
+    def __init__(self, platform: str, id: int) -> None:
+        self.platform, self.id = platform, id
+
+
+@pytest.fixture
+def two_fake_gpus(monkeypatch):
+    """Make the framework under test report two GPUs (there are none here): the recorded-device logic is testable
+    everywhere; a GPU machine checks the rest. Returns the calls made to hide GPUs from TensorFlow."""
+    hidden: list[tuple] = []
+    if BACKEND == "jax":
+        import jax
+
+        monkeypatch.setattr(jax, "devices", lambda *a: [_FakeDevice("gpu", 0), _FakeDevice("gpu", 1)])
+    elif BACKEND == "torch":
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: f"Fake GPU {i}")
+    else:
+        import tensorflow as tf
+
+        physical = [
+            tf.config.PhysicalDevice("/physical_device:CPU:0", "CPU"),
+            tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU"),
+            tf.config.PhysicalDevice("/physical_device:GPU:1", "GPU"),
+        ]
+        monkeypatch.setattr(
+            tf.config, "list_physical_devices", lambda kind=None: [d for d in physical if kind in (None, d.device_type)]
+        )
+        monkeypatch.setattr(tf.config, "set_visible_devices", lambda devices, kind=None: hidden.append((devices, kind)))
+    return hidden
+
+
+@pytest.mark.usefixtures("restored_environ")
+def test_the_device_recorded_is_the_one_the_framework_uses(two_fake_gpus, monkeypatch):
+    from kmlp.backend import activate
+
+    first_gpu = "gpu:0 (Fake GPU 0)" if BACKEND == "torch" else "gpu:0"
+    assert activate(BACKEND, DeviceRequest("auto")) == first_gpu
+    assert activate(BACKEND, DeviceRequest("gpu")) == first_gpu
+    assert two_fake_gpus == []
+    assert activate(BACKEND, DeviceRequest("cpu")) == "cpu:0"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    if BACKEND == "tensorflow":  # CUDA_VISIBLE_DEVICES hides CUDA GPUs only; TF is also told directly
+        assert two_fake_gpus == [([], "GPU")]
+    if BACKEND == "torch":  # Keras's torch backend prefers Apple's GPU (mps) to the CPU unless told otherwise
+        import torch
+
+        from kmlp.backend import framework_devices
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+        assert framework_devices("torch") == ["cpu:0"]  # --device cpu set KERAS_TORCH_DEVICE=cpu above
+        del os.environ["KERAS_TORCH_DEVICE"]
+        assert framework_devices("torch") == ["gpu:0 (mps)", "cpu:0"]

@@ -246,14 +246,14 @@ def test_cli_rejects_unknown_groups_checks_and_backends():
 
 
 def test_saved_model_of_a_run_loads_with_its_recorded_architecture(write_recipe):
-    """kmlp.saving.load_model imports the architecture a run recorded before Keras reads the file."""
+    """kmlp.inference.load_model imports the architecture a run recorded before Keras reads the file."""
     import numpy as np
     from rich.console import Console
 
     from kmlp import training
     from kmlp.backend import BackendChoice
+    from kmlp.inference import load_model, recorded_architecture
     from kmlp.recipe import load
-    from kmlp.saving import load_model, recorded_architecture
 
     result = training.train(
         load(write_recipe(), ["training.epochs=1"]),

@@ -139,3 +139,17 @@ def test_real_debian_fashion_mnist(monkeypatch):
     assert x.shape == (60000, 28, 28) and tx.shape == (10000, 28, 28)
     assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(ty).tolist() == [1000] * 10
     assert x.dtype == np.float32 and float(x.max()) == 1.0
+
+
+def test_unset_parameters_are_left_out_and_default_to_none(tmp_path):
+    """A recipe passes only the parameters it sets (``Recipe.params`` drops unset ones): the loader copes."""
+    from conftest import RECIPES
+
+    from kmlp.recipe import load
+    from kmlp.registry import default_registry
+
+    write_idx_dataset(tmp_path / "fm")
+    recipe = load(RECIPES / "fashion_mnist_mlp.toml", [f'dataset.path="{tmp_path / "fm"}"'])
+    assert "train_size" not in recipe.params("dataset")
+    data = default_registry().lookup("dataset", "fashion_mnist").spec.load(seed=0, **recipe.params("dataset"))
+    assert data.train[0].shape == (30, 28, 28) and data.test[0].shape == (12, 28, 28)

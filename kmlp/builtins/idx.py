@@ -175,11 +175,11 @@ def _download(source: _Source) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def _load(
     source: _Source,
     *,
-    path: str | None,
     download: bool,
     scale: bool,
-    train_size: int | None,
-    test_size: int | None,
+    path: str | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
 ) -> DatasetSplits:
     splits = _load_local(source, path)
     download_error = None

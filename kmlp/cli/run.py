@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kmlp import __version__
-from kmlp.backend import activate, choose_backend, parse_device
+from kmlp import distribute
 from kmlp.cli import app
 from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
+from kmlp.cli.startup import start_backend
 from kmlp.console import out, print_json
 from kmlp.recipe import load
 
@@ -37,18 +37,19 @@ def run(
 ) -> None:
     """Train, evaluate and save the model a recipe describes, in a new run folder."""
     resolved = load(recipe, [*(overrides or []), *(assignments or [])])
-    choice = choose_backend(backend, resolved["runtime"]["backend"])
-    requested = parse_device(device or resolved["runtime"]["device"])
     quiet = quiet or as_json
-    if not quiet:
-        out.print(
-            f"kmlp {__version__}  recipe [bold]{resolved.name}[/]  backend [bold]{choice.name}[/] ({choice.source})"
-        )
-    used_device = activate(choice.name, requested)
+    started = start_backend(
+        backend,
+        device,
+        resolved["runtime"],
+        subject=f"recipe {resolved.name}",
+        quiet=quiet,
+        host_devices=distribute.host_devices(resolved["distribution"]),
+        check=lambda name: distribute.check_supported(name, resolved["distribution"]),
+    )
+    choice, used_device = started.choice, started.device
     from kmlp import training  # imports keras: only now that the backend is fixed
 
-    if not quiet:
-        out.print(f"device {used_device}")
     result = training.train(resolved, choice, used_device, out, quiet=quiet)
     if as_json:
         print_json(

@@ -246,7 +246,7 @@ def reload_and_predict(backend: str, architecture: str, model_path: Path, inputs
     from kmlp.backend import apply, parse_device
 
     apply(backend, parse_device("cpu"))
-    from kmlp.saving import load_model
+    from kmlp.inference import load_model
 
     model = load_model(model_path, architecture=architecture)
     np.save(outputs, np.asarray(model.predict(np.load(inputs), verbose=0)))

@@ -42,7 +42,7 @@ def test_recipe_trains_and_its_model_reloads_in_a_fresh_process(tmp_path):
         "from kmlp.backend import apply, parse_device\n"
         "apply(sys.argv[2], parse_device('cpu'))\n"
         "from kmlp.registry import load_dataset\n"
-        "from kmlp.saving import load_model\n"
+        "from kmlp.inference import load_model\n"
         "model = load_model(sys.argv[1])  # the architecture is read from the run's environment.json\n"
         "x, y = load_dataset('fashion_mnist', test_size=500).test\n"
         "print(float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y)))\n"
