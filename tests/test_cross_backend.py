@@ -34,6 +34,13 @@ MAX_LOGIT_DIFFERENCE = 1e-4
 #: ship custom layers add their recipe here, e.g. "mixer": the plugin's recipe text with its own [output].
 PORTABLE_RECIPES = {
     "mlp": SYNTHETIC_RECIPE.replace("hidden_units = [32]", "hidden_units = [32, 16]\nbatch_norm = true\ndropout = 0.1"),
+    # Custom layers from a plugin (kmlp-mixer, installed in the tox env): where cross-backend saving breaks.
+    "resmlp": SYNTHETIC_RECIPE.replace("input_shape = [16]", "input_shape = [8, 8]")
+    .replace(
+        'name = "mlp"\nhidden_units = [32]',
+        'name = "resmlp"\npatch_size = 4\nhidden_dim = 16\ndepth = 2\nmlp_ratio = 2',
+    )
+    .replace("epochs = 3", "epochs = 8"),
 }
 
 
@@ -47,7 +54,7 @@ def portable(request, tmp_path_factory):
     x_test, _ = (
         default_registry()
         .lookup("dataset", recipe["dataset"]["name"])
-        .spec.load(seed=recipe.seed, **recipe.params("dataset"))
+        .spec.load(seed=recipe.seed, **recipe.plugin_params("dataset"))
         .test
     )
     inputs = folder / "x_test.npy"
