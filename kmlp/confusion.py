@@ -28,7 +28,8 @@ def save(run_path: Path, model: Any, test_batches: Any, labels: np.ndarray, clas
     labels = np.asarray(labels)
     if labels.ndim > 1:  # one-hot
         labels = labels.argmax(axis=-1)
-    logits = np.asarray(model.predict(test_batches, verbose=0))
+    # Data-parallel evaluation pads the last batch (sample weight 0) so it splits over devices: drop those rows.
+    logits = np.asarray(model.predict(test_batches, verbose=0))[: len(labels)]
     num_classes = logits.shape[-1]
     matrix = count(labels.astype(np.int64), logits.argmax(axis=-1), num_classes)
     names = [str(n) for n in class_names] if class_names else [str(i) for i in range(num_classes)]
