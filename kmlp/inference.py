@@ -34,7 +34,9 @@ from kmlp.registry import Registry, default_registry, normalize_distribution
 # --- loading ---------------------------------------------------------------------------------------------------
 
 
-def load_model(path: Path, *, architecture: str | None = None, registry: Registry | None = None) -> keras.Model:
+def load_model(
+    path: Path | str, *, architecture: str | None = None, registry: Registry | None = None
+) -> keras.Model:
     """Load a ``.keras`` model in safe mode, compiled with the loading backend's defaults (for evaluate/predict:
     the optimizer's saved state is not restored).
 
@@ -42,6 +44,7 @@ def load_model(path: Path, *, architecture: str | None = None, registry: Registr
     registered; it defaults to the one recorded in the run folder the model was saved in. Failing that,
     installed plugins whose name matches a custom layer's package are tried.
     """
+    path = Path(path)
     config = _read_model_config(path)
     architecture = architecture or recorded_architecture(path)
     _register_custom_layers(path, config, architecture, registry or default_registry())

@@ -345,7 +345,7 @@ def test_custom_layers_come_from_an_installed_plugin_or_are_named(tmp_path, monk
     model = load_model(tmp_path / "custom.keras", registry=Registry.discover())
     assert type(model.layers[1]).__name__ == "Doubler"
     forget_the_layer()
-    model = load_model(tmp_path / "custom.keras", architecture="doubler", registry=Registry.discover())
+    model = load_model(str(tmp_path / "custom.keras"), architecture="doubler", registry=Registry.discover())  # str ok
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(model.layers[1](np.ones((1, 3), np.float32))), np.full((1, 3), 2.0)
     )
