@@ -52,13 +52,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Save the training state at the end of every complete epoch, keeping only the newest checkpoint.
 
     An epoch cut short (``stop_training`` set during it, as on a NaN loss) is not saved, so the last good
-    checkpoint survives.
+    checkpoint survives. ``global_rng`` (from :func:`restore`) is put back when training begins: PyTorch's
+    ``fit`` draws from the global generator while it sets up, which an uninterrupted run did before epoch 1.
     """
 
-    def __init__(self, folder: Path, backend: str) -> None:
+    def __init__(self, folder: Path, backend: str, global_rng: dict[str, np.ndarray] | None = None) -> None:
         super().__init__()
         self.folder = folder
         self.backend = backend
+        self.global_rng = global_rng
+
+    def on_train_begin(self, logs=None):
+        if self.global_rng:
+            set_global_rng_state(self.backend, self.global_rng)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.model.stop_training:
@@ -86,11 +92,14 @@ def save(model: keras.Model, folder: Path, finished: int, backend: str) -> Path:
     return final
 
 
-def restore(model: keras.Model, folder: Path, backend: str) -> int:
-    """Load the newest checkpoint into a freshly built and compiled ``model``; the number of finished epochs."""
+def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, np.ndarray]]:
+    """Load the newest checkpoint into a freshly built and compiled ``model``.
+
+    Returns the number of finished epochs and the framework's global random state, for ``EpochCheckpoint``.
+    """
     found = latest(folder)
     if found is None:
-        return 0
+        return 0, {}
     finished, path = found
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
@@ -103,13 +112,12 @@ def restore(model: keras.Model, folder: Path, backend: str) -> int:
             for i, variable in enumerate(extra):
                 variable.assign(arrays[f"variable_{i}"])
             rng = {k.removeprefix("global_"): arrays[k] for k in arrays.files if k.startswith("global_")}
-            set_global_rng_state(backend, rng)
     except (OSError, ValueError, KeyError) as exc:
         raise KmlpError(
             f"the checkpoint {path} does not fit this run's model: {exc}",
             "the recipe or the plugin changed since the run started; start a new run instead",
         ) from exc
-    return finished
+    return finished, rng
 
 
 def truncate_history(path: Path, epochs: int) -> None:

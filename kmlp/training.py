@@ -52,7 +52,10 @@ class RunResult:
 
 def load_data(recipe: Recipe, registry: Registry) -> tuple[DatasetSplits, Plugin]:
     plugin = registry.lookup("dataset", recipe["dataset"]["name"])
-    data = plugin.spec.load(seed=recipe.seed, **recipe.plugin_params("dataset"))
+    try:
+        data = plugin.spec.load(seed=recipe.seed, **recipe.plugin_params("dataset"))
+    except KmlpError as exc:  # name the recipe whose [dataset] settings failed, as recipe errors do
+        raise KmlpError(f"{recipe.source}: [dataset] {plugin.entry.name}: {exc.message}", exc.hint) from exc
     if not isinstance(data, DatasetSplits):
         raise KmlpError(
             f"dataset {plugin.entry.name!r} ({plugin.entry.distribution}) returned {type(data).__name__}, "
@@ -249,7 +252,7 @@ def train(
 
     if resume is None:
         run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
-        finished = 0
+        finished, global_rng = 0, {}
         run.set_status("running", pid=os.getpid(), host=socket.gethostname())
         saved = recipe.to_dict()
         saved["runtime"]["backend"] = choice.name
@@ -258,7 +261,7 @@ def train(
     else:
         run = resume
         with distribution.scope():
-            finished = checkpoint.restore(model, run.checkpoint_dir, choice.name)
+            finished, global_rng = checkpoint.restore(model, run.checkpoint_dir)
         checkpoint.truncate_history(run.history_file, finished)
         resumes = run.read_status().get("resumes", 0) + 1
         run.set_status("running", pid=os.getpid(), host=socket.gethostname(), resumes=resumes, error=None)
@@ -277,7 +280,8 @@ def train(
         nan_guard,
         stopper,
         keras.callbacks.CSVLogger(str(run.history_file), append=True),
-        checkpoint.EpochCheckpoint(run.checkpoint_dir, choice.name),  # after the history row: see truncate_history
+        # after the history row: see truncate_history
+        checkpoint.EpochCheckpoint(run.checkpoint_dir, choice.name, global_rng),
         progress,
         *logs.callbacks,
         *callbacks,
