@@ -32,7 +32,7 @@ from kmlp.runs import RunDir, atomic_write_text
 _PREFIX = "epoch-"
 
 
-def _extra_state(model: keras.Model) -> list[keras.Variable]:
+def random_variables(model: keras.Model) -> list[keras.Variable]:
     """Model variables ``save_weights`` leaves out: the ``SeedGenerator`` states of dropout and other random layers."""
     saved = {id(v) for v in model.weights}
     return [v for v in model.variables if id(v) not in saved]
@@ -80,7 +80,7 @@ def save(model: keras.Model, folder: Path, finished: int, backend: str) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     model.save_weights(partial / "model.weights.h5")
-    arrays = {f"variable_{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(_extra_state(model))}
+    arrays = {f"variable_{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(random_variables(model))}
     arrays.update({f"global_{k}": v for k, v in global_rng_state(backend).items()})
     np.savez(partial / "random_state.npz", **arrays)
     atomic_write_text(partial / "state.json", json.dumps({"epochs_finished": finished}) + "\n")
@@ -106,7 +106,7 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, np.ndarray
     try:
         model.load_weights(path / "model.weights.h5")
         with np.load(path / "random_state.npz", allow_pickle=False) as arrays:
-            extra = _extra_state(model)
+            extra = random_variables(model)
             if sum(k.startswith("variable_") for k in arrays.files) != len(extra):
                 raise ValueError("the model's random layers differ from the checkpoint's")
             for i, variable in enumerate(extra):

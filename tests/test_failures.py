@@ -107,3 +107,48 @@ def test_any_other_error_is_recorded_and_the_run_resumes_once_it_is_gone(write_r
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "completed" and (run / "model.keras").exists()
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
+    from kmlp.runs import atomic_write, atomic_write_text
+
+    target = tmp_path / "metrics.json"
+    atomic_write_text(target, "old\n")
+
+    def crash_half_way(tmp):
+        tmp.write_text("half of the ne")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, crash_half_way)
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_half_written_checkpoint_is_ignored(tmp_path):
+    """A kill while checkpoint N+1 is written leaves its temporary folder; the run resumes from checkpoint N."""
+    import keras
+    import numpy as np
+
+    from kmlp import checkpoint
+
+    def model():
+        inputs = keras.Input((3,))
+        built = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dropout(0.5)(inputs)))
+        built.compile(optimizer="adam", loss="mse")
+        return built
+
+    first = model()
+    first.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=1, verbose=0)
+    checkpoint.save(first, tmp_path, 1, BACKEND)
+    (tmp_path / ".epoch-2.partial").mkdir()
+    (tmp_path / ".epoch-2.partial" / "model.weights.h5").write_bytes(b"half")
+    assert checkpoint.latest(tmp_path) == (1, tmp_path / "epoch-1")
+    second = model()
+    finished, _ = checkpoint.restore(second, tmp_path)
+    assert finished == 1
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(second.optimizer.iterations) == int(first.optimizer.iterations) == 1
+    for a, b in zip(checkpoint.random_variables(first), checkpoint.random_variables(second), strict=True):  # seeds
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))

@@ -127,6 +127,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(recipe, ref
     assert status["state"] == "completed" and status["resumes"] == 1
     assert json.loads((run / "metrics.json").read_text())["epochs"] == EPOCHS
     assert not (run / "checkpoint").exists()  # nothing left to resume
+    assert not [p for p in run.rglob("*") if ".partial" in p.name]  # every write finished with its rename
     assert [p.name for p in run.parent.iterdir()].count(run.name) == 1
 
 
