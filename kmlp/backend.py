@@ -13,9 +13,13 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kmlp.errors import KmlpError
 from kmlp.params import did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BACKENDS: tuple[str, ...] = ("jax", "tensorflow", "torch")
 #: Distributions that provide each backend's framework, in the order their version is reported.
@@ -277,3 +281,32 @@ def enable_determinism(backend: str) -> None:
 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
+
+
+def global_rng_state(backend: str) -> dict[str, np.ndarray]:
+    """The framework's global random state that training draws from, for a checkpoint.
+
+    Only PyTorch has one: Keras's torch dropout without an explicit seed uses torch's global generator (the CPU
+    one, or the CUDA one per GPU). JAX and TensorFlow draw from ``SeedGenerator`` variables in the model.
+    """
+    if backend != "torch":
+        return {}
+    import torch
+
+    states = {"torch_cpu": torch.get_rng_state().numpy()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for index, state in enumerate(torch.cuda.get_rng_state_all()):
+            states[f"torch_cuda_{index}"] = state.numpy()
+    return states
+
+
+def set_global_rng_state(backend: str, states: dict[str, np.ndarray]) -> None:
+    """Restore what :func:`global_rng_state` returned."""
+    if backend != "torch" or not states:
+        return
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(states["torch_cpu"].copy()))
+    for name, state in states.items():
+        if name.startswith("torch_cuda_"):
+            torch.cuda.set_rng_state(torch.from_numpy(state.copy()), int(name.removeprefix("torch_cuda_")))

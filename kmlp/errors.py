@@ -8,7 +8,8 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class KmlpError(Exception):

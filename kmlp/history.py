@@ -179,6 +179,30 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return columns
 
 
+#: States a run can be resumed from (a crashed run is one whose process died while it read ``running``).
+RESUMABLE = ("interrupted", "failed", CRASHED)
+
+
+def resumable(path: Path) -> Path:
+    """``path`` if it is a run folder that ``kmlp resume`` can continue; else a ``KmlpError`` saying why not."""
+    run = RunDir(path)
+    if not path.is_dir() or not run.status_file.is_file() or not run.recipe_file.is_file():
+        raise KmlpError(
+            f"{path} is not a run folder (it needs status.json and recipe.toml)",
+            "pass a folder that `kmlp runs` lists, e.g. runs/<recipe>/<timestamp>-<backend>",
+        )
+    state = RunRecord.read(path).state
+    if state == "completed":
+        raise KmlpError(f"the run in {path} is already completed", "start a new run of its recipe.toml instead")
+    if state not in RESUMABLE:
+        pid = run.read_status().get("pid")
+        raise KmlpError(
+            f"the run in {path} is {state}" + (f" (process {pid})" if state == "running" else ""),
+            "only an interrupted, crashed or failed run can be resumed; stop it first",
+        )
+    return path
+
+
 def find_runs(root: str | Path, pattern: str = "*") -> list[RunRecord]:
     """Every run folder under ``root`` (any depth, so sweep trials are included) whose id or recipe name
     matches the shell-style ``pattern``, newest first."""

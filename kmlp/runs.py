@@ -8,6 +8,8 @@ Layout of ``<output.dir>/<recipe name>/<YYYYmmdd-HHMMSS>-<backend>/``::
     history.csv        one row per finished epoch (Keras's CSVLogger)
     metrics.json       final test metrics
     model.keras        the trained model
+    checkpoint/        the newest epoch-end checkpoint, for ``kmlp resume`` (deleted once the run completes)
+    traceback.txt      where training failed with an unexpected error
 
 Nothing here ever overwrites or deletes an earlier run.
 """

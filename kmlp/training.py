@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ import keras
 import numpy as np
 from rich.console import Console
 
-from kmlp import __version__, catalog, confusion, distribute
+from kmlp import __version__, catalog, checkpoint, confusion, distribute
 from kmlp.api import DatasetSplits
 from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
 from kmlp.data import ArrayBatches
@@ -50,7 +52,10 @@ class RunResult:
 
 def load_data(recipe: Recipe, registry: Registry) -> tuple[DatasetSplits, Plugin]:
     plugin = registry.lookup("dataset", recipe["dataset"]["name"])
-    data = plugin.spec.load(seed=recipe.seed, **recipe.plugin_params("dataset"))
+    try:
+        data = plugin.spec.load(seed=recipe.seed, **recipe.plugin_params("dataset"))
+    except KmlpError as exc:  # name the recipe whose [dataset] settings failed, as recipe errors do
+        raise KmlpError(f"{recipe.source}: [dataset] {plugin.entry.name}: {exc.message}", exc.hint) from exc
     if not isinstance(data, DatasetSplits):
         raise KmlpError(
             f"dataset {plugin.entry.name!r} ({plugin.entry.distribution}) returned {type(data).__name__}, "
@@ -224,9 +229,13 @@ def train(
     quiet: bool = False,
     registry: Registry | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    resume: RunDir | None = None,
 ) -> RunResult:
     """Run a recipe end to end. Data and model are prepared before the run folder exists, so a bad dataset
-    or architecture leaves nothing behind. ``callbacks`` are added to Keras's (sweeps report through them)."""
+    or architecture leaves nothing behind. ``callbacks`` are added to Keras's (sweeps report through them).
+
+    ``resume``: continue that run folder (its recipe is ``recipe``) from its newest checkpoint instead.
+    """
     registry = registry or default_registry()
     seed_everything(choice.name, recipe.seed)
     if recipe["runtime"]["deterministic"]:
@@ -237,62 +246,129 @@ def train(
     model, architecture_plugin = build_model(recipe, data, registry, distribution)
     placement = distribution.check(model.weights)
     logs = ExperimentLogs(recipe, console, quiet=quiet)
-
-    run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
-    run.set_status("running", pid=os.getpid(), host=socket.gethostname())
-    saved = recipe.to_dict()
-    saved["runtime"]["backend"] = choice.name
-    atomic_write_text(run.recipe_file, dump_toml(saved))
     env = environment(
         choice, device, model, [dataset_plugin, architecture_plugin], data, {**distribution.describe(), **placement}
     )
-    atomic_write_json(run.environment_file, env)
+
+    if resume is None:
+        run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
+        finished, global_rng = 0, {}
+        run.set_status("running", pid=os.getpid(), host=socket.gethostname())
+        saved = recipe.to_dict()
+        saved["runtime"]["backend"] = choice.name
+        atomic_write_text(run.recipe_file, dump_toml(saved))
+        atomic_write_json(run.environment_file, env)
+    else:
+        run = resume
+        with distribution.scope():
+            finished, global_rng = checkpoint.restore(model, run.checkpoint_dir)
+        checkpoint.truncate_history(run.history_file, finished)
+        resumes = run.read_status().get("resumes", 0) + 1
+        run.set_status("running", pid=os.getpid(), host=socket.gethostname(), resumes=resumes, error=None)
     logs.start(run, env)
     if not quiet:
         console.print(f"run folder: {run.path}", highlight=False)
+        if resume is not None:
+            console.print(f"resuming after epoch {finished}", highlight=False)
 
     epochs = recipe["training"]["epochs"]
     nan_guard = _StopOnNaN()
+    stopper = checkpoint.StopOnSignal()
+    progress = RichProgress(console, epochs=epochs, steps=len(batches.train), quiet=quiet)
     callbacks = [
         _EpochOrder(batches.train),
         nan_guard,
+        stopper,
         keras.callbacks.CSVLogger(str(run.history_file), append=True),
-        RichProgress(console, epochs=epochs, steps=len(batches.train), quiet=quiet),
+        # after the history row: see truncate_history
+        checkpoint.EpochCheckpoint(run.checkpoint_dir, choice.name, global_rng),
+        progress,
         *logs.callbacks,
         *callbacks,
     ]
     started = time.perf_counter()
     try:
-        history = model.fit(
-            batches.train,
-            validation_data=batches.validation,
-            epochs=epochs,
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=False,  # ArrayBatches shuffles by (seed, epoch); Keras would reorder batches with Python's RNG
-        )
+        with stopper.installed():
+            history = model.fit(
+                batches.train,
+                validation_data=batches.validation,
+                epochs=epochs,
+                initial_epoch=finished,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,  # ArrayBatches shuffles by (seed, epoch); Keras would reorder batches with Python's RNG
+            )
+    except checkpoint.StopRequested:
+        progress.on_train_end()
+        interrupted = stopper.interrupted(run, _checkpointed(run))
+        logs.end("interrupted")
+        raise interrupted from None
     except KeyboardInterrupt:
-        run.set_status("interrupted")
+        progress.on_train_end()
+        run.set_status("interrupted", epochs_finished=_checkpointed(run), resume=checkpoint.resume_command(run))
         logs.end("interrupted")
         raise
-    except Exception as exc:
-        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+    except KmlpError as exc:
+        progress.on_train_end()
+        run.set_status("failed", error=exc.message)
         logs.end("failed")
         raise
+    except Exception as exc:
+        progress.on_train_end()
+        failure = _failed(run, exc)
+        logs.end("failed")
+        raise failure from exc
     train_seconds = time.perf_counter() - started
     if nan_guard.bad_step:
         epoch, step, loss = nan_guard.bad_step
+        good = _checkpointed(run)
         message = f"loss became {loss} at epoch {epoch}, step {step}; training stopped"
-        run.set_status("failed", error=message)
+        run.set_status("failed", error=message, epochs_finished=good)
         logs.end("failed")
-        raise RunFailed(message, "lower optimizer.learning_rate, or add optimizer.clipnorm")
+        kept = f"; the checkpoint of epoch {good} is kept in {run.checkpoint_dir}" if good else ""
+        raise RunFailed(message, f"lower optimizer.learning_rate, or add optimizer.clipnorm{kept}")
 
     test_metrics = {k: float(v) for k, v in model.evaluate(batches.test, verbose=0, return_dict=True).items()}
-    metrics = {"test": test_metrics, "epochs": len(history.epoch), "train_seconds": round(train_seconds, 3)}
+    metrics = {
+        "test": test_metrics,
+        "epochs": finished + len(history.epoch),
+        "train_seconds": round(train_seconds, 3),
+    }
     atomic_write_json(run.metrics_file, metrics)
     confusion.save(run.path, model, batches.test, data.test[1], data.class_names)
     if recipe["output"]["save_model"]:
         atomic_write(run.model_file, lambda tmp: model.save(tmp))
     run.set_status("completed")
+    shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # the run is complete: nothing to resume
     logs.end("completed", test_metrics)
     return RunResult(run, test_metrics, {k: [float(x) for x in v] for k, v in history.history.items()}, train_seconds)
+
+
+def _checkpointed(run: RunDir) -> int:
+    """Epochs saved in the run's newest checkpoint: where a resume would start."""
+    found = checkpoint.latest(run.checkpoint_dir)
+    return found[0] if found else 0
+
+
+#: What out-of-memory errors say on each framework (MemoryError aside).
+_OOM_WORDS = ("out of memory", "resource_exhausted", "resource exhausted", "oom when allocating")
+
+
+def _failed(run: RunDir, exc: Exception) -> RunFailed:
+    """Mark the run failed with the error and its traceback (in ``traceback.txt``); what the user should see."""
+    error = f"{type(exc).__name__}: {exc}".strip()
+    first_line = error.splitlines()[0][:300]
+    atomic_write_text(run.path / "traceback.txt", "".join(traceback.format_exception(exc)))
+    good = _checkpointed(run)
+    run.set_status("failed", error=first_line, epochs_finished=good)
+    resume = f"; `{checkpoint.resume_command(run)}` continues after epoch {good}" if good else ""
+    if isinstance(exc, MemoryError) or any(word in error.lower() for word in _OOM_WORDS):
+        return RunFailed(
+            f"training ran out of memory ({first_line})",
+            "use a smaller batch (--set training.batch_size=...), a smaller model, or run on the CPU with "
+            f"--device cpu{resume}",
+        )
+    return RunFailed(
+        f"training failed: {first_line}",
+        f"the full traceback is in {run.path / 'traceback.txt'}{resume}",
+    )

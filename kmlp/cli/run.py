@@ -1,8 +1,9 @@
-"""``kmlp run``: validate the recipe, apply backend and device, then train, evaluate and save."""
+"""``kmlp run`` and ``kmlp resume``: validate the recipe, apply backend and device, then train, evaluate and save."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,31 +12,53 @@ from kmlp import distribute
 from kmlp.cli import app
 from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
-from kmlp.cli.startup import start_backend
+from kmlp.cli.startup import Started, start_backend
 from kmlp.console import out, print_json
+from kmlp.errors import KmlpError
+from kmlp.history import resumable
 from kmlp.recipe import load
+from kmlp.runs import RunDir
+
+if TYPE_CHECKING:
+    from kmlp import training
 
 
 @app.command()
 def run(
     recipe: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="The recipe file (.toml), or a built-in recipe's name (`kmlp recipes`).",
             show_default=False,
             autocompletion=recipe_names,
         ),
-    ],
+    ] = None,
     assignments: Annotated[
         list[str] | None, typer.Argument(help="Overrides as key=value, same as --set.", show_default=False)
     ] = None,
     overrides: Overrides = None,
     backend: Backend = None,
     device: Device = None,
+    resume_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--resume", help="Continue this interrupted run folder instead (same as `kmlp resume`).", show_default=False
+        ),
+    ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Train, evaluate and save the model a recipe describes, in a new run folder."""
+    if resume_dir is not None:
+        if recipe is not None or overrides or assignments:
+            raise KmlpError(
+                "--resume continues a run with the recipe saved in its folder; it takes no recipe or overrides",
+                f"kmlp run --resume {resume_dir}  (or start a new run with the recipe)",
+            )
+        _resume(resume_dir, backend, device, quiet, as_json)
+        return
+    if recipe is None:
+        raise KmlpError("missing the recipe to run", "kmlp run RECIPE.toml, or kmlp run --resume RUN_FOLDER")
     resolved = load(recipe, [*(overrides or []), *(assignments or [])])
     quiet = quiet or as_json
     started = start_backend(
@@ -47,16 +70,56 @@ def run(
         host_devices=distribute.host_devices(resolved["distribution"]),
         check=lambda name: distribute.check_supported(name, resolved["distribution"]),
     )
-    choice, used_device = started.choice, started.device
     from kmlp import training  # imports keras: only now that the backend is fixed
 
-    result = training.train(resolved, choice, used_device, out, quiet=quiet)
+    result = training.train(resolved, started.choice, started.device, out, quiet=quiet)
+    _report(result, started, as_json)
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[str, typer.Argument(help="The run folder to continue.", show_default=False)],
+    backend: Backend = None,
+    device: Device = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Continue an interrupted, crashed or failed run in its own folder, from its last finished epoch."""
+    _resume(run_dir, backend, device, quiet, as_json)
+
+
+def _resume(run_dir: str, backend: str | None, device: str | None, quiet: bool, as_json: bool) -> None:
+    folder = resumable(Path(run_dir))
+    resolved = load(RunDir(folder).recipe_file)
+    saved_backend = resolved["runtime"]["backend"]
+    if backend is not None and saved_backend and backend != saved_backend:
+        raise KmlpError(
+            f"the run in {folder} trained on {saved_backend}; resuming on {backend} would not continue it exactly",
+            f"resume with --backend {saved_backend}, or start a new run of its recipe.toml",
+        )
+    quiet = quiet or as_json
+    started = start_backend(
+        saved_backend or backend,
+        device,
+        resolved["runtime"],
+        subject=f"resume {folder}",
+        quiet=quiet,
+        host_devices=distribute.host_devices(resolved["distribution"]),
+        check=lambda name: distribute.check_supported(name, resolved["distribution"]),
+    )
+    from kmlp import training  # imports keras: only now that the backend is fixed
+
+    result = training.train(resolved, started.choice, started.device, out, quiet=quiet, resume=RunDir(folder))
+    _report(result, started, as_json)
+
+
+def _report(result: training.RunResult, started: Started, as_json: bool) -> None:
     if as_json:
         print_json(
             {
                 "run": str(result.run.path),
-                "backend": choice.name,
-                "device": used_device,
+                "backend": started.choice.name,
+                "device": started.device,
                 "test": result.test_metrics,
                 "train_seconds": result.train_seconds,
             }
