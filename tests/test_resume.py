@@ -120,8 +120,11 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(recipe, ref
     rows = len((run / "history.csv").read_text().splitlines()) - 1
     assert 2 <= rows < EPOCHS, rows  # it died before the end
 
-    done = invoke("resume", str(run), "--quiet")
+    done = invoke("resume", str(run))
     assert done.returncode == 0, done.stderr + done.stdout
+    said = " ".join(done.stdout.split())  # Rich wraps long lines
+    assert f"backend {BACKEND} (the run's recipe.toml)" in said  # not a choice: the run's own backend
+    assert "resuming after epoch" in said
     assert _compare(run, reference) <= 1e-6
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "completed" and status["resumes"] == 1

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from kmlp import distribute
+from kmlp.backend import BackendChoice
 from kmlp.cli import app
 from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
@@ -99,13 +100,14 @@ def _resume(run_dir: str, backend: str | None, device: str | None, quiet: bool, 
         )
     quiet = quiet or as_json
     started = start_backend(
-        saved_backend or backend,
+        backend,
         device,
         resolved["runtime"],
         subject=f"resume {folder}",
         quiet=quiet,
         host_devices=distribute.host_devices(resolved["distribution"]),
         check=lambda name: distribute.check_supported(name, resolved["distribution"]),
+        fixed=BackendChoice(saved_backend, f"the run's {RunDir(folder).recipe_file.name}") if saved_backend else None,
     )
     from kmlp import training  # imports keras: only now that the backend is fixed
 

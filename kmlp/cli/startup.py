@@ -31,13 +31,15 @@ def start_backend(
     quiet: bool,
     host_devices: int = 1,
     check: Callable[[str], None] | None = None,
+    fixed: BackendChoice | None = None,
 ) -> Started:
     """Pick the backend (``--backend`` > ``KERAS_BACKEND`` > ``runtime.backend``) and device, then import keras.
 
     ``runtime`` is a recipe's ``[runtime]`` section (or ``{}``); ``subject`` names what the command works on, for
-    the first line it prints; ``check(backend)`` runs after the choice and before any import.
+    the first line it prints; ``check(backend)`` runs after the choice and before any import. ``fixed``: a backend
+    that is not a choice (a resumed run continues on the one it started on).
     """
-    choice = choose_backend(backend, runtime.get("backend"))
+    choice = fixed or choose_backend(backend, runtime.get("backend"))
     requested = parse_device(device or runtime.get("device") or "auto")
     if check is not None:
         check(choice.name)
