@@ -34,9 +34,7 @@ from kmlp.registry import Registry, default_registry, normalize_distribution
 # --- loading ---------------------------------------------------------------------------------------------------
 
 
-def load_model(
-    path: Path | str, *, architecture: str | None = None, registry: Registry | None = None
-) -> keras.Model:
+def load_model(path: Path | str, *, architecture: str | None = None, registry: Registry | None = None) -> keras.Model:
     """Load a ``.keras`` model in safe mode, compiled with the loading backend's defaults (for evaluate/predict:
     the optimizer's saved state is not restored).
 
