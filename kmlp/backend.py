@@ -277,3 +277,35 @@ def enable_determinism(backend: str) -> None:
 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
+
+
+def thread_env(backend: str, threads: int) -> dict[str, str]:
+    """Environment that caps a fresh process at ``threads`` compute threads (set before the framework loads).
+
+    OpenMP/MKL/OpenBLAS pools read their variables once; TensorFlow reads ``TF_NUM_*_THREADS``. XLA's CPU
+    client (JAX) has no thread-count setting: it uses one pool of all cores, or one thread when asked for 1.
+    """
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
+    if backend == "jax" and threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+    return env
+
+
+def pin_threads(backend: str, threads: int) -> str:
+    """Apply ``threads`` to the framework already loaded in this process; return how, for benchmark output."""
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return f"torch.set_num_threads({threads}), OMP/MKL_NUM_THREADS={threads}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return f"TF intra/inter-op threads {threads}, OMP/MKL_NUM_THREADS={threads}"
+    pool = "1 (xla_cpu_multi_thread_eigen=false)" if threads == 1 else f"all {os.cpu_count()} cores (XLA's CPU pool)"
+    return f"JAX/XLA threads: {pool}, OMP/MKL_NUM_THREADS={threads}"
