@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def summarise(name: str, backend: str, results: list[ChildResult]) -> Row:
                     if "first_step_at" in rep
                     else {}
                 ),
-                **({"import_seconds": rep["import_seconds"]} if "import_seconds" in rep else {}),
+                **{k: rep[k] for k in ("import_seconds", "baseline_rss_mb", "data_mb") if k in rep},
             }
         )
     speeds = [r["samples_per_second"] for r in rounds if r["samples_per_second"] is not None]
@@ -176,6 +177,7 @@ def _child(recipe_arg: str, backend: str, epochs: int | None, threads: int, over
         started = time.perf_counter()
         device = activate(backend, DeviceRequest("cpu"))
         pinned = pin_threads(backend, threads)
+        baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any data is loaded
         from kmlp import training
         from kmlp.backend import BackendChoice
         from kmlp.progress import EpochTimer
@@ -193,6 +195,7 @@ def _child(recipe_arg: str, backend: str, epochs: int | None, threads: int, over
         "test_accuracy": result.test_metrics.get("accuracy"),
         "first_step_at": timer.first_step_at,
         "import_seconds": import_seconds,
+        "baseline_rss_mb": baseline_rss_mb,
         "settings": {
             "jit_compile": environment["jit_compile"],
             "steps_per_execution": environment["steps_per_execution"],
