@@ -22,7 +22,7 @@ from rich.console import Console
 from kmlp import __version__, catalog, confusion, distribute
 from kmlp.api import DatasetSplits
 from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
-from kmlp.data import ArrayBatches
+from kmlp.data import ArrayBatches, StreamBatches, stream_batches
 from kmlp.errors import KmlpError, RunFailed
 from kmlp.progress import RichProgress
 from kmlp.recipe import Recipe, dump_toml
@@ -35,9 +35,9 @@ from kmlp.tracking import ExperimentLogs
 class Batches:
     """The splits a run trains, validates and tests on."""
 
-    train: ArrayBatches
-    validation: ArrayBatches | None
-    test: ArrayBatches
+    train: ArrayBatches | StreamBatches
+    validation: ArrayBatches | StreamBatches | None
+    test: ArrayBatches | StreamBatches
 
 
 @dataclass
@@ -69,6 +69,8 @@ def make_batches(recipe: Recipe, data: DatasetSplits, multiple: int = 1) -> Batc
     batch_size = training["batch_size"]
     one_hot = data.num_classes if catalog.LOSSES[recipe["loss"]["name"]].labels == "one_hot" else None
     evaluated = {"num_classes": one_hot, "multiple": multiple, "pad": multiple > 1}
+    if isinstance(data.train[0], np.memmap):  # a dataset streamed from disk (the npy dataset)
+        return Batches(*stream_batches(training, data, recipe.seed, one_hot, multiple))
     x, y = _arrays(data.train, "train")
     indices = np.arange(len(x))
     validation = None

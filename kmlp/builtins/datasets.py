@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kmlp.api import DatasetSpec, Param
+from kmlp.api import REQUIRED, DatasetSpec, Param
 
 _SIZE_DOC = "Use only the first N examples of this split (quick experiments); unset for all."
 
@@ -53,5 +53,23 @@ SYNTHETIC = DatasetSpec(
         "input_shape": Param(list[int], [32], "Shape of one example, without the batch dimension."),
         "num_classes": Param(int, 4, "Number of classes.", ge=2),
         "noise": Param(float, 1.0, "Standard deviation around each class centre; larger is harder.", ge=0),
+    },
+)
+
+NPY = DatasetSpec(
+    summary="Your own arrays saved with np.save (.npy): inputs streamed from disk in chunks, or held in memory.",
+    loader="kmlp.builtins.npyfiles:load_npy",
+    params={
+        "train_x": Param(str, REQUIRED, "Path of the train inputs (.npy, one row per example)."),
+        "train_y": Param(str, REQUIRED, "Path of the train labels (.npy, 1-D integer class ids)."),
+        "test_x": Param(str, REQUIRED, "Path of the test inputs (.npy)."),
+        "test_y": Param(str, REQUIRED, "Path of the test labels (.npy)."),
+        "stream": Param(
+            bool,
+            True,
+            "Read inputs from disk a chunk at a time (memory stays flat for files larger than memory); "
+            "false loads them into memory (faster random access, shuffles across the whole split).",
+        ),
+        "num_classes": Param(int, None, "Number of classes; default: the largest label + 1.", ge=2),
     },
 )
