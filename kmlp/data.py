@@ -93,7 +93,7 @@ class StreamBatches(keras.utils.PyDataset):
     """Batches read from a ``.npy`` file on disk, a chunk at a time, for data larger than memory.
 
     ``x`` is the array ``np.load(path, mmap_mode="r")`` returns: it gives the file, dtype, shape and where the data
-    starts. Rows ``[start, stop)`` are cut into chunks of ``chunk_batches`` batches; an epoch visits the chunks in a
+    starts. Rows ``[start, stop)`` are cut into chunks of whole batches, about ``chunk_bytes`` each; an epoch visits the chunks in a
     seeded order and each chunk's rows in a seeded order (``(seed, epoch)``, like :class:`ArrayBatches`), so reads
     are large and sequential. Each chunk is read with ``np.fromfile`` rather than through the mapping: pages of a
     mapping stay resident (and count in RSS) after use, a plain read's buffer is freed with the chunk. At most one
@@ -111,7 +111,7 @@ class StreamBatches(keras.utils.PyDataset):
         shuffle: bool = False,
         seed: int = 0,
         num_classes: int | None = None,
-        chunk_batches: int = 64,
+        chunk_bytes: int = 32 * 2**20,
     ) -> None:
         super().__init__()
         self.x, self.y = x, np.asarray(y)
@@ -120,9 +120,9 @@ class StreamBatches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.seed = seed
         self.num_classes = num_classes
-        self.chunk_rows = batch_size * chunk_batches
         self.row_shape = x.shape[1:]
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * x.dtype.itemsize
+        self.chunk_rows = batch_size * max(1, chunk_bytes // (self.row_bytes * batch_size))
         self.epoch = 0
         self._chunks = math.ceil(self.num_samples / self.chunk_rows)
         self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -147,7 +147,9 @@ class StreamBatches(keras.utils.PyDataset):
         """The chunk at ``position`` in this epoch's order, rows permuted, read from disk once."""
         key = self.epoch * self._chunks + position
         if self._cached is None or self._cached[0] != key:
-            chunk = self._rng().permutation(self._chunks)[position] if self.shuffle else position
+            # The last chunk may be short; it stays last so every earlier position holds whole batches.
+            full = self.num_samples // self.chunk_rows
+            chunk = self._rng().permutation(full)[position] if self.shuffle and position < full else position
             first = self.start + chunk * self.chunk_rows
             rows = min(self.chunk_rows, self.stop - first)
             x = np.fromfile(
