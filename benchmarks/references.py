@@ -17,13 +17,13 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
 from kmlp.backend import pin_threads
+from kmlp.bench import memory_mb
 from kmlp.recipe import Recipe, load
 from kmlp.registry import default_registry
 
@@ -42,17 +42,13 @@ def _data(recipe: Recipe) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     )
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def torch_loop(recipe: Recipe, epochs: int, threads: int) -> dict:
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
     pinned = pin_threads("torch", threads)
-    baseline = _rss_mb()
+    baseline = memory_mb("VmRSS")
     torch.manual_seed(recipe.seed)
     x, y, tx, ty, classes = _data(recipe)
     batch = recipe["training"]["batch_size"]
@@ -82,6 +78,7 @@ def torch_loop(recipe: Recipe, epochs: int, threads: int) -> dict:
         "samples": len(loader) * batch,
         "test_accuracy": accuracy,
         "baseline_rss_mb": baseline,
+        "peak_rss_mb": memory_mb(),
         "data_mb": (x.nbytes + y.nbytes + tx.nbytes + ty.nbytes) / 2**20,
         "settings": {"threads": pinned, "batch_size": batch},
     }
@@ -94,7 +91,7 @@ def hand_keras(recipe: Recipe, epochs: int, threads: int) -> dict:
 
     backend = keras.backend.backend()
     pinned = pin_threads(backend, threads)
-    baseline = _rss_mb()
+    baseline = memory_mb("VmRSS")
     x, y, tx, ty, classes = _data(recipe)
     model = keras.Sequential(
         [
@@ -117,6 +114,7 @@ def hand_keras(recipe: Recipe, epochs: int, threads: int) -> dict:
         "samples": timer.steps * batch,
         "test_accuracy": float(accuracy),
         "baseline_rss_mb": baseline,
+        "peak_rss_mb": memory_mb(),
         "data_mb": (x.nbytes + y.nbytes + tx.nbytes + ty.nbytes) / 2**20,
         "settings": {"jit_compile": bool(model.jit_compile), "steps_per_execution": 1, "threads": pinned},
     }

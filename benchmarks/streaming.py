@@ -5,7 +5,7 @@
 
 Writes a seeded synthetic classification set (784 float32 features, 10 classes) as .npy files, trains the
 ``npy`` dataset (``stream = true``) with an MLP in a ``python -m kmlp.bench`` child, samples the child's resident
-memory (VmRSS) twice a second and reports its peak (``ru_maxrss``) against the backend's own baseline and the file
+memory (VmRSS) twice a second and reports its peak (``VmHWM``) against the backend's own baseline and the file
 size. The memory cap it checks: peak RSS <= baseline + ``--cap-mb`` (default 256 MB), far below the data size.
 """
 
@@ -107,7 +107,7 @@ def main() -> int:
         child = subprocess.Popen(argv, stdout=stdout, env={**os.environ, **thread_env(args.backend, threads)})
         samples: list[tuple[float, float]] = []
         while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             rss = vm_rss_mb(child.pid)
@@ -118,7 +118,7 @@ def main() -> int:
             raise SystemExit(f"the training child failed (exit {os.waitstatus_to_exitcode(status)})")
         stdout.seek(0)
         report = json.loads(stdout.read().strip().splitlines()[-1])
-    peak = usage.ru_maxrss / 1024
+    peak = report["peak_rss_mb"]  # the child's VmHWM: ru_maxrss would start at this process's peak (vfork)
     baseline = report["baseline_rss_mb"]
     result = {
         "backend": args.backend,

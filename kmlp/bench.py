@@ -2,7 +2,8 @@
 
 A process holds one Keras backend for life, so each measurement is a child process (``python -m kmlp.bench``)
 that pins its thread count, trains the recipe with :class:`kmlp.progress.EpochTimer`, and prints one JSON line.
-The parent reads the child's peak RSS from ``os.wait4`` (the kernel's ``ru_maxrss`` for that child alone).
+The child reports its peak RSS (``VmHWM``; see :func:`memory_mb`), else the parent takes ``ru_maxrss`` from
+``os.wait4``.
 Backends run interleaved, round after round (``repeat``), so a load spike on a shared machine hits every
 contender alike; figures are medians over rounds. This module imports no keras: the CLI lists it cheaply.
 """
@@ -18,10 +19,28 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kmlp.backend import BACKENDS, check_backend_name, is_installed, thread_env
 from kmlp.errors import KmlpError
+
+
+def memory_mb(field: str = "VmHWM") -> float:
+    """This process's peak (``VmHWM``) or current (``VmRSS``) resident memory in MiB.
+
+    Read from /proc on Linux because ``ru_maxrss`` of a child started with vfork (what ``subprocess`` uses)
+    begins at the *parent's* peak: exec records the parent's high-water mark as the child's. Elsewhere
+    ``ru_maxrss`` of this process is the best there is.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 @dataclass
@@ -49,8 +68,9 @@ def run_child(argv: list[str], env: dict[str, str], what: str) -> ChildResult:
             raise KmlpError(f"{what} failed (exit {child.returncode}):\n{tail}", "run it alone to see the full output")
     report = json.loads(lines[-1])
     report["process_started"] = started
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    scale = 1 if sys.platform == "darwin" else 1024
+    if "peak_rss_mb" in report:  # the child's own high-water mark (see memory_mb)
+        return ChildResult(report, report["peak_rss_mb"], wall)
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB on Linux, bytes on macOS
     return ChildResult(report, usage.ru_maxrss * scale / 2**20, wall)
 
 
@@ -177,7 +197,7 @@ def _child(recipe_arg: str, backend: str, epochs: int | None, threads: int, over
         started = time.perf_counter()
         device = activate(backend, DeviceRequest("cpu"))
         pinned = pin_threads(backend, threads)
-        baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any data is loaded
+        baseline_rss_mb = memory_mb("VmRSS")  # the backend loaded, no data yet
         from kmlp import training
         from kmlp.backend import BackendChoice
         from kmlp.progress import EpochTimer
@@ -196,6 +216,7 @@ def _child(recipe_arg: str, backend: str, epochs: int | None, threads: int, over
         "first_step_at": timer.first_step_at,
         "import_seconds": import_seconds,
         "baseline_rss_mb": baseline_rss_mb,
+        "peak_rss_mb": memory_mb(),
         "settings": {
             "jit_compile": environment["jit_compile"],
             "steps_per_execution": environment["steps_per_execution"],

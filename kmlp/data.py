@@ -92,12 +92,13 @@ class ArrayBatches(keras.utils.PyDataset):
 class StreamBatches(keras.utils.PyDataset):
     """Batches read from a ``.npy`` file on disk, a chunk at a time, for data larger than memory.
 
-    ``x`` is the array ``np.load(path, mmap_mode="r")`` returns: it gives the file, dtype, shape and where the data
-    starts. Rows ``[start, stop)`` are cut into chunks of whole batches, about ``chunk_bytes`` each; an epoch visits the chunks in a
-    seeded order and each chunk's rows in a seeded order (``(seed, epoch)``, like :class:`ArrayBatches`), so reads
-    are large and sequential. Each chunk is read with ``np.fromfile`` rather than through the mapping: pages of a
-    mapping stay resident (and count in RSS) after use, a plain read's buffer is freed with the chunk. At most one
-    chunk is held, so memory stays flat however large the file is. Labels (``y``) are small and held in memory.
+    ``x`` is the array ``np.load(path, mmap_mode="r")`` returns: it gives the file, dtype, shape and where the
+    data starts. Rows ``[start, stop)`` are cut into chunks of whole batches, about ``chunk_bytes`` each; an epoch
+    visits the chunks in a seeded order and each chunk's rows in a seeded order (``(seed, epoch)``, like
+    :class:`ArrayBatches`), so reads are large and sequential. Each chunk is read with ``np.fromfile`` rather than
+    through the mapping: pages of a mapping stay resident (and count in RSS) after use, a plain read's buffer is
+    freed with the chunk. At most one chunk is held, so memory stays flat however large the file is. Labels
+    (``y``) are small and held in memory.
     """
 
     def __init__(
