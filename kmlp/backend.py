@@ -309,3 +309,13 @@ def pin_threads(backend: str, threads: int) -> str:
         return f"TF intra/inter-op threads {threads}, OMP/MKL_NUM_THREADS={threads}"
     pool = "1 (xla_cpu_multi_thread_eigen=false)" if threads == 1 else f"all {os.cpu_count()} cores (XLA's CPU pool)"
     return f"JAX/XLA threads: {pool}, OMP/MKL_NUM_THREADS={threads}"
+
+
+#: What ``training.steps_per_execution = "auto"`` means per backend, chosen by measurement (docs/performance.md):
+#: running several steps per call into the compiled function saves per-step dispatch on JAX and TensorFlow;
+#: Keras's torch backend refuses more than 1.
+_STEPS_PER_EXECUTION = {"jax": 16, "tensorflow": 16, "torch": 1}
+
+
+def default_steps_per_execution(backend: str) -> int:
+    return _STEPS_PER_EXECUTION.get(backend, 1)

@@ -21,6 +21,11 @@ def format_logs(logs: dict[str, Any] | None) -> str:
 class RichProgress(keras.callbacks.Callback):
     """Epoch and step progress; ``quiet`` prints nothing, a non-terminal gets one line per finished epoch."""
 
+    #: Keras may call ``on_train_batch_end`` from a worker thread (JAX, torch), so the training loop does not wait
+    #: for each step's logs to reach the host: without this a batch-end callback costs a device sync per step.
+    #: Rich's ``Progress.update`` takes a lock.
+    async_safe = True
+
     def __init__(self, console: Console, *, epochs: int, steps: int, quiet: bool = False, refresh_seconds: float = 0.2):
         super().__init__()
         self.console = console

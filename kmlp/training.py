@@ -21,7 +21,13 @@ from rich.console import Console
 
 from kmlp import __version__, catalog, confusion, distribute
 from kmlp.api import DatasetSplits
-from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
+from kmlp.backend import (
+    BackendChoice,
+    default_steps_per_execution,
+    enable_determinism,
+    installed_version,
+    seed_everything,
+)
 from kmlp.data import ArrayBatches, StreamBatches, stream_batches
 from kmlp.errors import KmlpError, RunFailed
 from kmlp.progress import RichProgress
@@ -139,7 +145,7 @@ def _build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tup
         ),
         weighted_metrics=list(training["metrics"]),  # honour the weight-0 rows that pad a batch (ArrayBatches)
         jit_compile=training["jit_compile"],
-        steps_per_execution=1 if steps == "auto" else steps,
+        steps_per_execution=default_steps_per_execution(keras.backend.backend()) if steps == "auto" else steps,
     )
     return model, plugin
 
@@ -161,6 +167,8 @@ class _EpochOrder(keras.callbacks.Callback):
 
 class _StopOnNaN(keras.callbacks.TerminateOnNaN):
     """``TerminateOnNaN`` that remembers where the loss went bad, for the run's error message."""
+
+    async_safe = True  # checked off the training thread, so no step waits for its loss (see RichProgress)
 
     def __init__(self) -> None:
         super().__init__()
