@@ -143,9 +143,22 @@ def apply(backend: str, device: DeviceRequest, host_devices: int = 1) -> None:
     if backend == "jax" and host_devices > 1:
         changes["XLA_FLAGS"] = _with_host_device_count(os.environ.get("XLA_FLAGS", ""), host_devices)
     os.environ.update(changes)  # only once every check has passed
+    if backend == "jax":
+        # XLA's compiled programs kept on disk: the next run skips compiling the weight initialisers (seconds on
+        # a small CPU, before the first step) and the train step (most of the first epoch). A user's own
+        # JAX_COMPILATION_CACHE_DIR wins.
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "jax"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter buries kmlp's output
     if device.kind == "gpu":
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX would take 75 % of the GPU
+
+
+def cache_dir() -> Path:
+    """Where kmlp keeps caches: ``$KMLP_CACHE_DIR``, else ``$XDG_CACHE_HOME/kmlp`` (default ``~/.cache/kmlp``)."""
+    if os.environ.get("KMLP_CACHE_DIR"):
+        return Path(os.environ["KMLP_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kmlp"
 
 
 def _select_gpu(index: int) -> str:

@@ -28,8 +28,13 @@ batch_size = 32
 """
 
 
-def test_bench_json_reports_each_figure(write_recipe):
-    report = run_json("bench", str(write_recipe(TINY)), "--backends", BACKEND, "--threads", "1")
+def test_bench_json_reports_each_figure(write_recipe, tmp_path):
+    cache = tmp_path / "cache"
+    report = run_json(
+        "bench", str(write_recipe(TINY)), "--backends", BACKEND, "--threads", "1", env={"KMLP_CACHE_DIR": str(cache)}
+    )
+    # JAX keeps its compiled programs there for the next run; other backends compile nothing to keep.
+    assert any((cache / "jax").glob("*")) == (BACKEND == "jax")
     assert report["threads"] == 1 and report["missing"] == {}
     (row,) = report["results"]
     assert row["backend"] == BACKEND and len(row["rounds"]) == 1
