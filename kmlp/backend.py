@@ -147,9 +147,22 @@ def apply(backend: str, device: DeviceRequest, host_devices: int = 1) -> None:
     if backend == "jax" and host_devices > 1:
         changes["XLA_FLAGS"] = _with_host_device_count(os.environ.get("XLA_FLAGS", ""), host_devices)
     os.environ.update(changes)  # only once every check has passed
+    if backend == "jax":
+        # XLA's compiled programs kept on disk: the next run skips compiling the weight initialisers (seconds on
+        # a small CPU, before the first step) and the train step (most of the first epoch). A user's own
+        # JAX_COMPILATION_CACHE_DIR wins.
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "jax"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter buries kmlp's output
     if device.kind == "gpu":
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX would take 75 % of the GPU
+
+
+def cache_dir() -> Path:
+    """Where kmlp keeps caches: ``$KMLP_CACHE_DIR``, else ``$XDG_CACHE_HOME/kmlp`` (default ``~/.cache/kmlp``)."""
+    if os.environ.get("KMLP_CACHE_DIR"):
+        return Path(os.environ["KMLP_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kmlp"
 
 
 def _select_gpu(index: int) -> str:
@@ -310,3 +323,42 @@ def set_global_rng_state(backend: str, states: dict[str, np.ndarray]) -> None:
     for name, state in states.items():
         if name.startswith("torch_cuda_"):
             torch.cuda.set_rng_state(torch.from_numpy(state.copy()), int(name.removeprefix("torch_cuda_")))
+
+
+def thread_env(backend: str, threads: int) -> dict[str, str]:
+    """Environment that caps a fresh process at ``threads`` compute threads (set before the framework loads).
+
+    OpenMP/MKL/OpenBLAS pools read their variables once; TensorFlow reads ``TF_NUM_*_THREADS``. XLA's CPU
+    client (JAX) has no working thread-count setting: measured, it used both cores of this machine even with
+    ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``; so compare backends at all cores.
+    """
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
+    return env
+
+
+def pin_threads(backend: str, threads: int) -> str:
+    """Apply ``threads`` to the framework already loaded in this process; return how, for benchmark output."""
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return f"torch.set_num_threads({threads}), OMP/MKL_NUM_THREADS={threads}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return f"TF intra/inter-op threads {threads}, OMP/MKL_NUM_THREADS={threads}"
+    return f"JAX/XLA: all {os.cpu_count()} cores (XLA has no thread setting), OMP/MKL_NUM_THREADS={threads}"
+
+
+#: What ``training.steps_per_execution = "auto"`` means per backend, chosen by measurement (docs/performance.md):
+#: running several steps per call into the compiled function saves per-step dispatch on JAX and TensorFlow;
+#: Keras's torch backend refuses more than 1.
+_STEPS_PER_EXECUTION = {"jax": 16, "tensorflow": 16, "torch": 1}
+
+
+def default_steps_per_execution(backend: str) -> int:
+    return _STEPS_PER_EXECUTION.get(backend, 1)

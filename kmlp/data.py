@@ -8,9 +8,12 @@ gathered by index, and a validation hold-out is a set of indices, not a copy.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
+
+from kmlp.errors import KmlpError
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -84,3 +87,122 @@ class ArrayBatches(keras.utils.PyDataset):
         weights[len(rows) :] = 0.0
         filled = np.concatenate([rows, np.repeat(rows[:1], missing)])
         return self.x[filled], np.concatenate([y, np.repeat(y[:1], missing, axis=0)]), weights
+
+
+class StreamBatches(keras.utils.PyDataset):
+    """Batches read from a ``.npy`` file on disk, a chunk at a time, for data larger than memory.
+
+    ``x`` is the array ``np.load(path, mmap_mode="r")`` returns: it gives the file, dtype, shape and where the
+    data starts. Rows ``[start, stop)`` are cut into chunks of whole batches, about ``chunk_bytes`` each; an epoch
+    visits the chunks in a seeded order and each chunk's rows in a seeded order (``(seed, epoch)``, like
+    :class:`ArrayBatches`), so reads are large and sequential. Each chunk is read with ``np.fromfile`` rather than
+    through the mapping: pages of a mapping stay resident (and count in RSS) after use, a plain read's buffer is
+    freed with the chunk. At most one chunk is held, so memory stays flat however large the file is. Labels
+    (``y``) are small and held in memory.
+    """
+
+    def __init__(
+        self,
+        x: np.memmap,
+        y: np.ndarray,
+        batch_size: int,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        num_classes: int | None = None,
+        chunk_bytes: int = 32 * 2**20,
+    ) -> None:
+        super().__init__()
+        self.x, self.y = x, np.asarray(y)
+        self.start, self.stop = start, len(x) if stop is None else stop
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_classes = num_classes
+        self.row_shape = x.shape[1:]
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * x.dtype.itemsize
+        self.chunk_rows = batch_size * max(1, chunk_bytes // (self.row_bytes * batch_size))
+        self.epoch = 0
+        self._chunks = math.ceil(self.num_samples / self.chunk_rows)
+        self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return self.stop - self.start
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def _rng(self, *salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, *salt])
+
+    def _chunk(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk at ``position`` in this epoch's order, rows permuted, read from disk once."""
+        key = self.epoch * self._chunks + position
+        if self._cached is None or self._cached[0] != key:
+            # The last chunk may be short; it stays last so every earlier position holds whole batches.
+            full = self.num_samples // self.chunk_rows
+            chunk = self._rng().permutation(full)[position] if self.shuffle and position < full else position
+            first = self.start + chunk * self.chunk_rows
+            rows = min(self.chunk_rows, self.stop - first)
+            x = np.fromfile(
+                self.x.filename,
+                self.x.dtype,
+                rows * self.row_bytes // self.x.dtype.itemsize,
+                offset=self.x.offset + first * self.row_bytes,
+            ).reshape(rows, *self.row_shape)
+            y = self.y[first : first + rows]
+            if self.shuffle:
+                order = self._rng(chunk).permutation(rows)
+                x, y = x[order], y[order]
+            self._cached = (key, x, y)
+        return self._cached[1], self._cached[2]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        per_chunk = self.chunk_rows // self.batch_size
+        x, y = self._chunk(index // per_chunk)
+        within = (index % per_chunk) * self.batch_size
+        xb, yb = x[within : within + self.batch_size], y[within : within + self.batch_size]
+        if self.num_classes is not None:
+            yb = np.eye(self.num_classes, dtype=np.float32)[yb]
+        return xb, yb
+
+
+def stream_batches(
+    training: dict[str, Any], data: Any, seed: int, num_classes: int | None, multiple: int
+) -> tuple[StreamBatches, StreamBatches | None, keras.utils.PyDataset]:
+    """Train, validation and test batches for a dataset whose train inputs are memory-mapped.
+
+    A validation hold-out is the *last* ``validation_split`` of the train rows: a random one would scatter reads
+    over the whole file.
+    """
+    if multiple > 1:
+        raise KmlpError(
+            "a streamed dataset cannot be split over several devices yet",
+            'set distribution.strategy = "none", or load it into memory (dataset.stream = false)',
+        )
+    x, y = data.train
+    batch_size = training["batch_size"]
+    stop, validation = len(x), None
+    if data.validation is None and training["validation_split"] > 0:
+        stop = len(x) - max(1, round(len(x) * training["validation_split"]))
+        validation = StreamBatches(x, y, batch_size, start=stop, num_classes=num_classes)
+    elif data.validation is not None:
+        validation = _batches_for(data.validation, batch_size, num_classes)
+    train = StreamBatches(x, y, batch_size, stop=stop, shuffle=training["shuffle"], seed=seed, num_classes=num_classes)
+    return train, validation, _batches_for(data.test, batch_size, num_classes)
+
+
+def _batches_for(split: Any, batch_size: int, num_classes: int | None) -> keras.utils.PyDataset:
+    x, y = split
+    if isinstance(x, np.memmap):
+        return StreamBatches(x, y, batch_size, num_classes=num_classes)
+    return ArrayBatches(np.asarray(x), np.asarray(y), batch_size, num_classes=num_classes)

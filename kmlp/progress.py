@@ -21,6 +21,11 @@ def format_logs(logs: dict[str, Any] | None) -> str:
 class RichProgress(keras.callbacks.Callback):
     """Epoch and step progress; ``quiet`` prints nothing, a non-terminal gets one line per finished epoch."""
 
+    #: Keras may call ``on_train_batch_end`` from a worker thread (JAX, torch), so the training loop does not wait
+    #: for each step's logs to reach the host: without this a batch-end callback costs a device sync per step.
+    #: Rich's ``Progress.update`` takes a lock.
+    async_safe = True
+
     def __init__(self, console: Console, *, epochs: int, steps: int, quiet: bool = False, refresh_seconds: float = 0.2):
         super().__init__()
         self.console = console
@@ -79,3 +84,41 @@ class RichProgress(keras.callbacks.Callback):
         if self._progress:
             self._progress.stop()
             self._progress = None
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds each epoch spent training, validation excluded (``kmlp bench`` and the benchmark references).
+
+    Samples per epoch are counted as steps x batch size, by every contender alike. An epoch's clock stops at
+    validation's start, or at the epoch's end without validation; reading the epoch's loss first makes an
+    asynchronous backend (JAX) finish the epoch's last step.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self.steps = 0
+        self.first_step_at: float | None = None
+        self._started: float | None = None
+
+    def on_train_begin(self, logs=None):
+        self.steps = self.params.get("steps") or 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.first_step_at is None:
+            self.first_step_at = time.time()
+
+    def _stop(self, logs) -> None:
+        if self._started is not None:
+            float((logs or {}).get("loss", 0.0))
+            self.seconds.append(time.perf_counter() - self._started)
+            self._started = None
+
+    def on_test_begin(self, logs=None):
+        self._stop(None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop(logs)

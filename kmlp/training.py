@@ -23,8 +23,14 @@ from rich.console import Console
 
 from kmlp import __version__, catalog, checkpoint, confusion, distribute
 from kmlp.api import DatasetSplits
-from kmlp.backend import BackendChoice, enable_determinism, installed_version, seed_everything
-from kmlp.data import ArrayBatches
+from kmlp.backend import (
+    BackendChoice,
+    default_steps_per_execution,
+    enable_determinism,
+    installed_version,
+    seed_everything,
+)
+from kmlp.data import ArrayBatches, StreamBatches, stream_batches
 from kmlp.errors import KmlpError, RunFailed
 from kmlp.progress import RichProgress
 from kmlp.recipe import Recipe, dump_toml
@@ -37,9 +43,9 @@ from kmlp.tracking import ExperimentLogs
 class Batches:
     """The splits a run trains, validates and tests on."""
 
-    train: ArrayBatches
-    validation: ArrayBatches | None
-    test: ArrayBatches
+    train: ArrayBatches | StreamBatches
+    validation: ArrayBatches | StreamBatches | None
+    test: ArrayBatches | StreamBatches
 
 
 @dataclass
@@ -74,6 +80,8 @@ def make_batches(recipe: Recipe, data: DatasetSplits, multiple: int = 1) -> Batc
     batch_size = training["batch_size"]
     one_hot = data.num_classes if catalog.LOSSES[recipe["loss"]["name"]].labels == "one_hot" else None
     evaluated = {"num_classes": one_hot, "multiple": multiple, "pad": multiple > 1}
+    if isinstance(data.train[0], np.memmap):  # a dataset streamed from disk (the npy dataset)
+        return Batches(*stream_batches(training, data, recipe.seed, one_hot, multiple))
     x, y = _arrays(data.train, "train")
     indices = np.arange(len(x))
     validation = None
@@ -142,7 +150,7 @@ def _build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tup
         ),
         weighted_metrics=list(training["metrics"]),  # honour the weight-0 rows that pad a batch (ArrayBatches)
         jit_compile=training["jit_compile"],
-        steps_per_execution=1 if steps == "auto" else steps,
+        steps_per_execution=default_steps_per_execution(keras.backend.backend()) if steps == "auto" else steps,
     )
     return model, plugin
 
@@ -164,6 +172,8 @@ class _EpochOrder(keras.callbacks.Callback):
 
 class _StopOnNaN(keras.callbacks.TerminateOnNaN):
     """``TerminateOnNaN`` that remembers where the loss went bad, for the run's error message."""
+
+    async_safe = True  # checked off the training thread, so no step waits for its loss (see RichProgress)
 
     def __init__(self) -> None:
         super().__init__()

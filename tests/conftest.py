@@ -43,9 +43,10 @@ batch_size = 32
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_keras_home(tmp_path_factory):
-    """Keep ~/.keras untouched: Keras writes keras.json (and caches downloads) under KERAS_HOME."""
+    """Keep ~/.keras and ~/.cache untouched: Keras writes keras.json (and caches downloads) under KERAS_HOME."""
     home = tmp_path_factory.mktemp("keras-home")
     os.environ["KERAS_HOME"] = str(home)
+    os.environ["KMLP_CACHE_DIR"] = str(tmp_path_factory.mktemp("kmlp-cache"))  # JAX's compilation cache
     os.environ["KERAS_BACKEND"] = BACKEND
     yield
 

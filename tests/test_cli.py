@@ -23,6 +23,7 @@ def _cli(*argv: str) -> str:
         ["list"],
         ["list", "datasets", "*mnist*"],
         ["show", "mnist"],
+        ["bench", "--help"],
         ["validate", str(RECIPES / "mnist_mlp.toml")],
         ["validate", str(RECIPES / "digits_mlp.toml"), "--set", "training.epochs=2"],
     ],

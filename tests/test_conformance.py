@@ -111,7 +111,7 @@ def test_plugins_commands_import_no_backend(argv):
     assert not modules_after(code) & {"keras", "jax", "torch", "tensorflow"}
 
 
-@parametrize_plugin_checks(["kmlp:synthetic", "kmlp:digits", "kmlp:mlp"])
+@parametrize_plugin_checks(["kmlp:synthetic", "kmlp:digits", "kmlp:npy", "kmlp:mlp"])
 def test_builtins_keep_the_contract(plugin, check):
     check(plugin)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kmlp.api import DatasetSpec, Param
 
 _SIZE_DOC = "Use only the first N examples of this split (quick experiments); unset for all."
@@ -53,5 +55,29 @@ SYNTHETIC = DatasetSpec(
         "input_shape": Param(list[int], [32], "Shape of one example, without the batch dimension."),
         "num_classes": Param(int, 4, "Number of classes.", ge=2),
         "noise": Param(float, 1.0, "Standard deviation around each class centre; larger is harder.", ge=0),
+    },
+)
+
+NPY = DatasetSpec(
+    summary="Your own arrays saved with np.save (.npy): inputs streamed from disk in chunks, or held in memory.",
+    loader="kmlp.builtins.npyfiles:load_npy",
+    params={
+        "train_x": Param(str, "train_x.npy", "Path of the train inputs (.npy, one row per example)."),
+        "train_y": Param(str, "train_y.npy", "Path of the train labels (.npy, 1-D integer class ids)."),
+        "test_x": Param(str, "test_x.npy", "Path of the test inputs (.npy)."),
+        "test_y": Param(str, "test_y.npy", "Path of the test labels (.npy)."),
+        "stream": Param(
+            bool,
+            True,
+            "Read inputs from disk a chunk at a time (memory stays flat for files larger than memory); "
+            "false loads them into memory (faster random access, shuffles across the whole split).",
+        ),
+        "num_classes": Param(int, None, "Number of classes; default: the largest label + 1.", ge=2),
+    },
+    # Tiny files shipped for `kmlp plugins check kmlp` (the conformance kit needs data to load).
+    check_params={
+        f"{split}_{part}": str(Path(__file__).parent / "npy_check" / f"{split}_{part}.npy")
+        for split in ("train", "test")
+        for part in ("x", "y")
     },
 )

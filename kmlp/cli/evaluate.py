@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kmlp import predictions as prediction_files
 from kmlp.cli import app
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
 from kmlp.cli.startup import start_backend
@@ -197,6 +196,8 @@ def predict(
     as_json: Json = False,
 ) -> None:
     """Predict classes and probabilities (softmax of the model's logits) for an array of inputs."""
+    from kmlp import predictions as prediction_files  # imports numpy: not paid by `kmlp --help`
+
     located = locate(target)
     source = Path(inputs).expanduser()
     destination = Path(output).expanduser() if output else source.with_name(source.stem + ".predictions.npz")
