@@ -360,5 +360,17 @@ def pin_threads(backend: str, threads: int) -> str:
 _STEPS_PER_EXECUTION = {"jax": 16, "tensorflow": 16, "torch": 1}
 
 
-def default_steps_per_execution(backend: str) -> int:
-    return _STEPS_PER_EXECUTION.get(backend, 1)
+def steps_per_execution(setting: int | str, backend: str, distributed: bool) -> int:
+    """The recipe's ``training.steps_per_execution`` ("auto" or a count) for this backend.
+
+    TensorFlow's ``MirroredStrategy`` fails inside its graph loop ("You must feed a value for placeholder") when
+    several steps run per call on a Python data generator, so a data-parallel TensorFlow run takes one step per call.
+    """
+    if backend == "tensorflow" and distributed:
+        if setting not in ("auto", 1):
+            raise KmlpError(
+                f"training.steps_per_execution = {setting} does not work with data-parallel training on tensorflow",
+                'use steps_per_execution = "auto" (one step per call there) or 1',
+            )
+        return 1
+    return _STEPS_PER_EXECUTION.get(backend, 1) if setting == "auto" else int(setting)

@@ -25,10 +25,10 @@ from kmlp import __version__, catalog, checkpoint, confusion, distribute
 from kmlp.api import DatasetSplits
 from kmlp.backend import (
     BackendChoice,
-    default_steps_per_execution,
     enable_determinism,
     installed_version,
     seed_everything,
+    steps_per_execution,
 )
 from kmlp.data import ArrayBatches, StreamBatches, stream_batches
 from kmlp.errors import KmlpError, RunFailed
@@ -123,11 +123,14 @@ def build_model(
 
     Inside the distribution's scope: on TensorFlow, variables are mirrored only if created there.
     """
-    with (distribution or distribute.Distribution()).scope():
-        return _build_model(recipe, data, registry)
+    distribution = distribution or distribute.Distribution()
+    with distribution.scope():
+        return _build_model(recipe, data, registry, distributed=bool(distribution.devices))
 
 
-def _build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tuple[keras.Model, Plugin]:
+def _build_model(
+    recipe: Recipe, data: DatasetSplits, registry: Registry, distributed: bool
+) -> tuple[keras.Model, Plugin]:
     keras.config.set_dtype_policy(recipe["runtime"]["precision"])
     plugin = registry.lookup("architecture", recipe["architecture"]["name"])
     model = plugin.spec.build(
@@ -140,7 +143,6 @@ def _build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tup
             "this is a bug in the plugin; `kmlp plugins check` shows which part of the contract it breaks",
         )
     training = recipe["training"]
-    steps = training["steps_per_execution"]
     model.compile(
         optimizer=keras.optimizers.deserialize(
             {"class_name": recipe["optimizer"]["name"], "config": recipe.params("optimizer")}
@@ -150,7 +152,7 @@ def _build_model(recipe: Recipe, data: DatasetSplits, registry: Registry) -> tup
         ),
         weighted_metrics=list(training["metrics"]),  # honour the weight-0 rows that pad a batch (ArrayBatches)
         jit_compile=training["jit_compile"],
-        steps_per_execution=default_steps_per_execution(keras.backend.backend()) if steps == "auto" else steps,
+        steps_per_execution=steps_per_execution(training["steps_per_execution"], keras.backend.backend(), distributed),
     )
     return model, plugin
 

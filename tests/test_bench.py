@@ -28,8 +28,10 @@ batch_size = 32
 """
 
 
-def test_bench_json_reports_each_figure(write_recipe, tmp_path):
+def test_bench_json_reports_each_figure(write_recipe, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
+    # An in-process run earlier in this test process fixed JAX's cache dir in os.environ; children would inherit it.
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     report = run_json(
         "bench", str(write_recipe(TINY)), "--backends", BACKEND, "--threads", "1", env={"KMLP_CACHE_DIR": str(cache)}
     )

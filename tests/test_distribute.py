@@ -149,3 +149,17 @@ def test_data_parallel_on_every_local_device_when_devices_is_unset(write_recipe,
     done = run_json(*args)
     environment = json.loads((Path(done["run"]) / "environment.json").read_text())
     assert environment["distribution"]["devices"] == ["cpu:0"]
+
+
+def test_data_parallel_tensorflow_takes_one_step_per_call():
+    """MirroredStrategy breaks inside its graph loop with several steps per call; "auto" means 1 there."""
+    from kmlp.backend import steps_per_execution
+
+    assert steps_per_execution("auto", "tensorflow", distributed=True) == 1
+    assert steps_per_execution("auto", "tensorflow", distributed=False) == 16
+    assert steps_per_execution("auto", "jax", distributed=True) == 16
+    assert steps_per_execution("auto", "torch", distributed=False) == 1
+    assert steps_per_execution(4, "jax", distributed=False) == 4
+    with pytest.raises(KmlpError, match="does not work with data-parallel training on tensorflow") as caught:
+        steps_per_execution(8, "tensorflow", distributed=True)
+    assert 'steps_per_execution = "auto"' in caught.value.hint

@@ -18,7 +18,8 @@ from kmlp.recipe import load
 def _train(path, callbacks=(), *overrides):
     from kmlp import training
 
-    recipe = load(path, ["training.epochs=3", *overrides])
+    # One step per call, so the callbacks below see every batch (JAX and TensorFlow default to 16 per call).
+    recipe = load(path, ["training.epochs=3", "training.steps_per_execution=1", *overrides])
     return training.train(
         recipe, BackendChoice(BACKEND, "test"), "cpu:0", Console(quiet=True), quiet=True, callbacks=callbacks
     )

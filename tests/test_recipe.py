@@ -154,7 +154,7 @@ def test_missing_plugin_name():
     [
         (
             {"dataset": {"name": "mnsit"}, "architecture": {"name": "mlp"}},
-            "dataset.name: unknown dataset 'mnsit' (did you mean 'mnist'? installed: digits, fashion_mnist, mnist, synthetic",
+            "dataset.name: unknown dataset 'mnsit' (did you mean 'mnist'? installed: digits, fashion_mnist, mnist, npy, synthetic",
         ),
         (
             {"dataset": {"name": "synthetic"}, "architecture": {"name": "mpl"}},
