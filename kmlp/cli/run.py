@@ -17,7 +17,7 @@ from kmlp.cli.startup import Started, start_backend
 from kmlp.console import out, print_json
 from kmlp.errors import KmlpError
 from kmlp.history import resumable
-from kmlp.recipe import load
+from kmlp.recipe import Recipe, load
 from kmlp.runs import RunDir
 
 if TYPE_CHECKING:
@@ -61,20 +61,7 @@ def run(
     if recipe is None:
         raise KmlpError("missing the recipe to run", "kmlp run RECIPE.toml, or kmlp run --resume RUN_FOLDER")
     resolved = load(recipe, [*(overrides or []), *(assignments or [])])
-    quiet = quiet or as_json
-    started = start_backend(
-        backend,
-        device,
-        resolved["runtime"],
-        subject=f"recipe {resolved.name}",
-        quiet=quiet,
-        host_devices=distribute.host_devices(resolved["distribution"]),
-        check=lambda name: distribute.check_supported(name, resolved["distribution"]),
-    )
-    from kmlp import training  # imports keras: only now that the backend is fixed
-
-    result = training.train(resolved, started.choice, started.device, out, quiet=quiet)
-    _report(result, started, as_json)
+    _train(resolved, backend, device, quiet, as_json, subject=f"recipe {resolved.name}")
 
 
 @app.command()
@@ -98,20 +85,36 @@ def _resume(run_dir: str, backend: str | None, device: str | None, quiet: bool, 
             f"the run in {folder} trained on {saved_backend}; resuming on {backend} would not continue it exactly",
             f"resume with --backend {saved_backend}, or start a new run of its recipe.toml",
         )
+    fixed = BackendChoice(saved_backend, f"the run's {RunDir(folder).recipe_file.name}") if saved_backend else None
+    _train(resolved, backend, device, quiet, as_json, subject=f"resume {folder}", fixed=fixed, resume=RunDir(folder))
+
+
+def _train(
+    resolved: Recipe,
+    backend: str | None,
+    device: str | None,
+    quiet: bool,
+    as_json: bool,
+    *,
+    subject: str,
+    fixed: BackendChoice | None = None,
+    resume: RunDir | None = None,
+) -> None:
+    """Start the backend the recipe's distribution allows, then train (or continue ``resume``) and report."""
     quiet = quiet or as_json
     started = start_backend(
         backend,
         device,
         resolved["runtime"],
-        subject=f"resume {folder}",
+        subject=subject,
         quiet=quiet,
         host_devices=distribute.host_devices(resolved["distribution"]),
         check=lambda name: distribute.check_supported(name, resolved["distribution"]),
-        fixed=BackendChoice(saved_backend, f"the run's {RunDir(folder).recipe_file.name}") if saved_backend else None,
+        fixed=fixed,
     )
     from kmlp import training  # imports keras: only now that the backend is fixed
 
-    result = training.train(resolved, started.choice, started.device, out, quiet=quiet, resume=RunDir(folder))
+    result = training.train(resolved, started.choice, started.device, out, quiet=quiet, resume=resume)
     _report(result, started, as_json)
 
 
