@@ -188,7 +188,8 @@ class _StopOnNaN(keras.callbacks.TerminateOnNaN):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
-            self.bad_step = (self.epoch + 1, batch + 1, float(loss))
+            # Run off the training thread, this can see a later step before fit stops: report the first.
+            self.bad_step = self.bad_step or (self.epoch + 1, batch + 1, float(loss))
             self.model.stop_training = True
 
 
