@@ -263,98 +263,112 @@ def train(
         choice, device, model, [dataset_plugin, architecture_plugin], data, {**distribution.describe(), **placement}
     )
 
+    stopper = checkpoint.StopOnSignal()
+    # From before the folder says "running" to the end: a signal in between is acted on at the next safe point,
+    # instead of leaving a folder that says "running" with nobody running it. One that comes once training is
+    # over lets the run finish evaluating and saving (seconds) and complete.
+    with stopper.installed():
+        run, finished, global_rng = _open_run(recipe, choice, model, distribution, env, resume)
+        epochs = recipe["training"]["epochs"]
+        nan_guard = _StopOnNaN()
+        progress = RichProgress(console, epochs=epochs, steps=len(batches.train), quiet=quiet)
+        try:  # until the run is completed: whatever stops it is recorded in its status
+            logs.start(run, env)
+            if not quiet:
+                console.print(f"run folder: {run.path}", highlight=False)
+                if resume is not None:
+                    console.print(f"resuming after epoch {finished}", highlight=False)
+            callbacks = [
+                _EpochOrder(batches.train),
+                nan_guard,
+                stopper,
+                keras.callbacks.CSVLogger(str(run.history_file), append=True),
+                # after the history row: see truncate_history
+                checkpoint.EpochCheckpoint(run.checkpoint_dir, choice.name, global_rng),
+                progress,
+                *logs.callbacks,
+                *callbacks,
+            ]
+            started = time.perf_counter()
+            history = _fit(model, batches, progress, epochs=epochs, initial_epoch=finished, callbacks=callbacks)
+            train_seconds = time.perf_counter() - started
+            if nan_guard.bad_step:
+                epoch, step, loss = nan_guard.bad_step
+                good = _checkpointed(run)
+                kept = f"; the checkpoint of epoch {good} is kept in {run.checkpoint_dir}" if good else ""
+                raise RunFailed(
+                    f"loss became {loss} at epoch {epoch}, step {step}; training stopped",
+                    f"lower optimizer.learning_rate, or add optimizer.clipnorm{kept}",
+                )
+            test_metrics = {k: float(v) for k, v in model.evaluate(batches.test, verbose=0, return_dict=True).items()}
+            metrics = {
+                "test": test_metrics,
+                "epochs": finished + len(history.epoch),
+                "train_seconds": round(train_seconds, 3),
+            }
+            atomic_write_json(run.metrics_file, metrics)
+            confusion.save(run.path, model, batches.test, data.test[1], data.class_names)
+            if recipe["output"]["save_model"]:
+                atomic_write(run.model_file, lambda tmp: model.save(tmp))
+            run.set_status("completed")
+        except checkpoint.StopRequested:
+            interrupted = stopper.interrupted(run, _checkpointed(run))
+            logs.end("interrupted")
+            raise interrupted from None
+        except KeyboardInterrupt:
+            run.set_status("interrupted", epochs_finished=_checkpointed(run), resume=checkpoint.resume_command(run))
+            logs.end("interrupted")
+            raise
+        except KmlpError as exc:
+            run.set_status("failed", error=exc.message, epochs_finished=_checkpointed(run))
+            logs.end("failed")
+            raise
+        except Exception as exc:
+            failure = _failed(run, exc)
+            logs.end("failed")
+            raise failure from exc
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # the run is complete: nothing to resume
+        logs.end("completed", test_metrics)  # plots and artifacts: still under the signal handler
+    return RunResult(run, test_metrics, {k: [float(x) for x in v] for k, v in history.history.items()}, train_seconds)
+
+
+def _open_run(
+    recipe: Recipe,
+    choice: BackendChoice,
+    model: keras.Model,
+    distribution: distribute.Distribution,
+    env: dict[str, Any],
+    resume: RunDir | None,
+) -> tuple[RunDir, int, dict[str, Any]]:
+    """A new run folder, or the resumed one with its model restored; the epochs already done and saved RNG state."""
     if resume is None:
         run = RunDir.create(recipe["output"]["dir"], recipe.name, choice.name)
-        finished, global_rng = 0, {}
         run.set_status("running", pid=os.getpid(), host=socket.gethostname())
         saved = recipe.to_dict()
         saved["runtime"]["backend"] = choice.name
         atomic_write_text(run.recipe_file, dump_toml(saved))
         atomic_write_json(run.environment_file, env)
-    else:
-        run = resume
-        with distribution.scope():
-            finished, global_rng = checkpoint.restore(model, run.checkpoint_dir)
-        checkpoint.truncate_history(run.history_file, finished)
-        resumes = run.read_status().get("resumes", 0) + 1
-        run.set_status("running", pid=os.getpid(), host=socket.gethostname(), resumes=resumes, error=None)
-    logs.start(run, env)
-    if not quiet:
-        console.print(f"run folder: {run.path}", highlight=False)
-        if resume is not None:
-            console.print(f"resuming after epoch {finished}", highlight=False)
+        return run, 0, {}
+    with distribution.scope():
+        finished, global_rng = checkpoint.restore(model, resume.checkpoint_dir)
+    checkpoint.truncate_history(resume.history_file, finished)
+    resumes = resume.read_status().get("resumes", 0) + 1
+    resume.set_status("running", pid=os.getpid(), host=socket.gethostname(), resumes=resumes, error=None)
+    return resume, finished, global_rng
 
-    epochs = recipe["training"]["epochs"]
-    nan_guard = _StopOnNaN()
-    stopper = checkpoint.StopOnSignal()
-    progress = RichProgress(console, epochs=epochs, steps=len(batches.train), quiet=quiet)
-    callbacks = [
-        _EpochOrder(batches.train),
-        nan_guard,
-        stopper,
-        keras.callbacks.CSVLogger(str(run.history_file), append=True),
-        # after the history row: see truncate_history
-        checkpoint.EpochCheckpoint(run.checkpoint_dir, choice.name, global_rng),
-        progress,
-        *logs.callbacks,
-        *callbacks,
-    ]
-    started = time.perf_counter()
+
+def _fit(model: keras.Model, batches: Batches, progress: RichProgress, **settings: Any) -> keras.callbacks.History:
     try:
-        with stopper.installed():
-            history = model.fit(
-                batches.train,
-                validation_data=batches.validation,
-                epochs=epochs,
-                initial_epoch=finished,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,  # ArrayBatches shuffles by (seed, epoch); Keras would reorder batches with Python's RNG
-            )
-    except checkpoint.StopRequested:
-        progress.on_train_end()
-        interrupted = stopper.interrupted(run, _checkpointed(run))
-        logs.end("interrupted")
-        raise interrupted from None
-    except KeyboardInterrupt:
-        progress.on_train_end()
-        run.set_status("interrupted", epochs_finished=_checkpointed(run), resume=checkpoint.resume_command(run))
-        logs.end("interrupted")
+        return model.fit(
+            batches.train,
+            validation_data=batches.validation,
+            verbose=0,
+            shuffle=False,  # ArrayBatches shuffles by (seed, epoch); Keras would reorder batches with Python's RNG
+            **settings,
+        )
+    except BaseException:
+        progress.on_train_end()  # fit skips its callbacks' train end when it raises: close the live display
         raise
-    except KmlpError as exc:
-        progress.on_train_end()
-        run.set_status("failed", error=exc.message)
-        logs.end("failed")
-        raise
-    except Exception as exc:
-        progress.on_train_end()
-        failure = _failed(run, exc)
-        logs.end("failed")
-        raise failure from exc
-    train_seconds = time.perf_counter() - started
-    if nan_guard.bad_step:
-        epoch, step, loss = nan_guard.bad_step
-        good = _checkpointed(run)
-        message = f"loss became {loss} at epoch {epoch}, step {step}; training stopped"
-        run.set_status("failed", error=message, epochs_finished=good)
-        logs.end("failed")
-        kept = f"; the checkpoint of epoch {good} is kept in {run.checkpoint_dir}" if good else ""
-        raise RunFailed(message, f"lower optimizer.learning_rate, or add optimizer.clipnorm{kept}")
-
-    test_metrics = {k: float(v) for k, v in model.evaluate(batches.test, verbose=0, return_dict=True).items()}
-    metrics = {
-        "test": test_metrics,
-        "epochs": finished + len(history.epoch),
-        "train_seconds": round(train_seconds, 3),
-    }
-    atomic_write_json(run.metrics_file, metrics)
-    confusion.save(run.path, model, batches.test, data.test[1], data.class_names)
-    if recipe["output"]["save_model"]:
-        atomic_write(run.model_file, lambda tmp: model.save(tmp))
-    run.set_status("completed")
-    shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # the run is complete: nothing to resume
-    logs.end("completed", test_metrics)
-    return RunResult(run, test_metrics, {k: [float(x) for x in v] for k, v in history.history.items()}, train_seconds)
 
 
 def _checkpointed(run: RunDir) -> int:

@@ -153,3 +153,57 @@ def test_a_half_written_checkpoint_is_ignored(tmp_path):
     assert int(second.optimizer.iterations) == int(first.optimizer.iterations) == 1
     for a, b in zip(checkpoint.random_variables(first), checkpoint.random_variables(second), strict=True):  # seeds
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def _signal_after(monkeypatch, module, name):
+    """Wrap ``module.name`` so SIGINT reaches this process right after it returns, as a Ctrl-C could."""
+    import os
+    import signal
+
+    original = getattr(module, name)
+
+    def wrapped(*args, **kwargs):
+        result = original(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(module, name, wrapped)
+
+
+def test_ctrl_c_just_after_the_folder_says_running_still_marks_it_interrupted(write_recipe, tmp_path, monkeypatch):
+    from kmlp import training
+    from kmlp.checkpoint import Interrupted
+
+    _signal_after(monkeypatch, training, "_open_run")  # before fit: the window a sweep's Ctrl-C hit
+    with pytest.raises(Interrupted) as caught:
+        _train(write_recipe())
+    assert caught.value.exit_code == 130 and "no epoch had finished" in caught.value.message
+    run, status = _only_run(tmp_path)
+    assert status["state"] == "interrupted" and status["signal"] == "SIGINT" and status["epochs_finished"] == 0
+    assert f"kmlp resume {run}" in caught.value.hint
+
+
+def test_ctrl_c_once_training_is_over_lets_the_run_finish_saving(write_recipe, tmp_path, monkeypatch):
+    from kmlp import confusion
+
+    _signal_after(monkeypatch, confusion, "save")  # between evaluation and saving the model
+    result = _train(write_recipe())
+    run, status = _only_run(tmp_path)
+    assert status["state"] == "completed" and (run / "model.keras").exists() and result.run.path == run
+
+
+def test_an_error_after_training_is_a_failed_run_that_resume_finishes(write_recipe, tmp_path, monkeypatch):
+    from kmlp import confusion
+
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(confusion, "save", broken)
+    with pytest.raises(RunFailed):
+        _train(write_recipe())
+    run, status = _only_run(tmp_path)
+    assert status["state"] == "failed" and status["error"].startswith("OSError") and status["epochs_finished"] == 3
+    monkeypatch.undo()
+    done = invoke("resume", str(run), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "status.json").read_text())["state"] == "completed" and (run / "model.keras").exists()
