@@ -16,7 +16,30 @@ import numpy as np
 from kmlp.errors import KmlpError
 
 
-class ArrayBatches(keras.utils.PyDataset):
+class _EpochBatches(keras.utils.PyDataset):
+    """What both batch kinds share: the epoch their order is drawn for, and labels one-hot encoded per batch."""
+
+    def __init__(self, batch_size: int, shuffle: bool, seed: int, num_classes: int | None) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        #: When set, labels are one-hot encoded per batch (for categorical losses) instead of stored twice.
+        self.num_classes = num_classes
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` (called at each epoch start, and when a run resumes)."""
+        self.epoch = epoch
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
+
+    def _labels(self, y: np.ndarray) -> np.ndarray:
+        return y if self.num_classes is None else np.eye(self.num_classes, dtype=np.float32)[y]
+
+
+class ArrayBatches(_EpochBatches):
     """Batches of ``(x[i], y[i])`` over ``indices``, reshuffled each epoch from ``(seed, epoch)``."""
 
     def __init__(
@@ -32,21 +55,15 @@ class ArrayBatches(keras.utils.PyDataset):
         multiple: int = 1,
         pad: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, shuffle, seed, num_classes)
         self.x, self.y = x, y
         self.indices = np.arange(len(x)) if indices is None else np.asarray(indices)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        #: When set, labels are one-hot encoded per batch (for categorical losses) instead of stored twice.
-        self.num_classes = num_classes
         #: JAX's data parallelism splits every batch into equal parts, one per device. A last batch of another
         #: size is cut to a multiple of ``multiple`` (training: which examples are left out changes each epoch),
         #: or with ``pad`` filled up with rows of sample weight 0 (evaluation: each example counts once in the
         #: metrics; a mean loss is then divided by the padded count, at most ``multiple - 1`` rows too many).
         self.multiple = multiple
         self.pad = pad
-        self.epoch = 0
         self._order = self._order_for(0)
 
     def _order_for(self, epoch: int) -> np.ndarray:
@@ -55,13 +72,9 @@ class ArrayBatches(keras.utils.PyDataset):
         return self.indices[np.random.default_rng([self.seed, epoch]).permutation(len(self.indices))]
 
     def set_epoch(self, epoch: int) -> None:
-        """Use the order of ``epoch`` (called at each epoch start, and when a run resumes)."""
         if epoch != self.epoch:
-            self.epoch = epoch
+            super().set_epoch(epoch)
             self._order = self._order_for(epoch)
-
-    def on_epoch_end(self) -> None:
-        self.set_epoch(self.epoch + 1)
 
     @property
     def num_samples(self) -> int:
@@ -78,9 +91,7 @@ class ArrayBatches(keras.utils.PyDataset):
         missing = -len(rows) % self.multiple
         if missing and not self.pad:
             rows = rows[: len(rows) - len(rows) % self.multiple]
-        y = self.y[rows]
-        if self.num_classes is not None:
-            y = np.eye(self.num_classes, dtype=np.float32)[y]
+        y = self._labels(self.y[rows])
         if not self.pad:
             return self.x[rows], y
         weights = np.ones(len(rows) + missing, dtype=np.float32)
@@ -89,7 +100,7 @@ class ArrayBatches(keras.utils.PyDataset):
         return self.x[filled], np.concatenate([y, np.repeat(y[:1], missing, axis=0)]), weights
 
 
-class StreamBatches(keras.utils.PyDataset):
+class StreamBatches(_EpochBatches):
     """Batches read from a ``.npy`` file on disk, a chunk at a time, for data larger than memory.
 
     ``x`` is the array ``np.load(path, mmap_mode="r")`` returns: it gives the file, dtype, shape and where the
@@ -114,29 +125,18 @@ class StreamBatches(keras.utils.PyDataset):
         num_classes: int | None = None,
         chunk_bytes: int = 32 * 2**20,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, shuffle, seed, num_classes)
         self.x, self.y = x, np.asarray(y)
         self.start, self.stop = start, len(x) if stop is None else stop
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.num_classes = num_classes
         self.row_shape = x.shape[1:]
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * x.dtype.itemsize
         self.chunk_rows = batch_size * max(1, chunk_bytes // (self.row_bytes * batch_size))
-        self.epoch = 0
         self._chunks = math.ceil(self.num_samples / self.chunk_rows)
         self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
 
     @property
     def num_samples(self) -> int:
         return self.stop - self.start
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self) -> None:
-        self.set_epoch(self.epoch + 1)
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
@@ -170,10 +170,7 @@ class StreamBatches(keras.utils.PyDataset):
         per_chunk = self.chunk_rows // self.batch_size
         x, y = self._chunk(index // per_chunk)
         within = (index % per_chunk) * self.batch_size
-        xb, yb = x[within : within + self.batch_size], y[within : within + self.batch_size]
-        if self.num_classes is not None:
-            yb = np.eye(self.num_classes, dtype=np.float32)[yb]
-        return xb, yb
+        return x[within : within + self.batch_size], self._labels(y[within : within + self.batch_size])
 
 
 def stream_batches(
