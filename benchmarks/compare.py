@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kmlp.backend import is_installed, thread_env
-from kmlp.bench import ChildResult, Row, default_threads, kmlp_argv, run_child, summarise, usable_backends
+from kmlp.backend import is_installed
+from kmlp.bench import ChildResult, Contender, Row, default_threads, interleave, kmlp_argv, usable_backends
 
 HERE = Path(__file__).resolve().parent
 TINY_RECIPE = """
@@ -63,22 +63,21 @@ def measure(
 ) -> dict:
     """Run every contender ``repeat`` times, interleaved, and return rows and ratios as plain data."""
     usable, missing = usable_backends(backends)
-    results: dict[str, list[ChildResult]] = {}
-    contenders: list[tuple[str, str, list[str]]] = []
+    contenders: list[Contender] = []
     if is_installed("torch"):
-        contenders.append(("torch loop", "torch", reference_argv("torch-loop", recipe, epochs, threads, overrides)))
+        contenders.append(
+            Contender("torch loop", "torch", reference_argv("torch-loop", recipe, epochs, threads, overrides))
+        )
     else:
         missing["torch loop"] = "needs torch: pip install torch"
     for b in usable:
-        contenders.append((f"keras {b}", b, reference_argv("hand-keras", recipe, epochs, threads, overrides)))
-        contenders.append((f"kmlp {b}", b, kmlp_argv(recipe, b, epochs, threads, overrides)))
-    for round_ in range(repeat):
-        for name, backend, argv in contenders:
-            env = {**thread_env(backend, threads), "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-            result = run_child(argv, env, name)
-            results.setdefault(name, []).append(result)
-            log(f"round {round_ + 1}/{repeat}  {name:16} {result.wall_seconds:6.1f}s")
-    rows = {name: summarise(name, backend, results[name]) for name, backend, _ in contenders}
+        contenders.append(Contender(f"keras {b}", b, reference_argv("hand-keras", recipe, epochs, threads, overrides)))
+        contenders.append(Contender(f"kmlp {b}", b, kmlp_argv(recipe, b, epochs, threads, overrides)))
+
+    def progress(round_: int, contender: Contender, result: ChildResult) -> None:
+        log(f"round {round_}/{repeat}  {contender.name:16} {result.wall_seconds:6.1f}s")
+
+    rows = {row.name: row for row in interleave(contenders, repeat, threads, progress)}
     return {"rows": rows, "missing": missing, "ratios": ratios(rows, usable)}
 
 

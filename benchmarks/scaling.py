@@ -70,7 +70,7 @@ def main() -> int:
         ]
         runs += [(f"kmlp {b}", b, kmlp_argv(args.recipe, b, args.epochs, args.threads, overrides)) for b in backends]
         for name, backend, argv in runs:
-            env = {**thread_env(backend, args.threads), "KERAS_BACKEND": backend}
+            env = {**thread_env(args.threads), "KERAS_BACKEND": backend}
             speed = summarise(name, backend, [run_child(argv, env, f"{name} ({config})")]).samples_per_second
             row[name] = speed
             print(f"{config:20} {name:16} {speed:10,.0f} samples/s", file=sys.stderr)

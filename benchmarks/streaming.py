@@ -104,7 +104,7 @@ def main() -> int:
     threads = default_threads()
     argv = [sys.executable, "-m", "kmlp.bench", str(recipe), "--backend", args.backend, "--threads", str(threads)]
     with tempfile.TemporaryFile("w+") as stdout:
-        child = subprocess.Popen(argv, stdout=stdout, env={**os.environ, **thread_env(args.backend, threads)})
+        child = subprocess.Popen(argv, stdout=stdout, env={**os.environ, **thread_env(threads)})
         samples: list[tuple[float, float]] = []
         while True:
             pid, status, _ = os.wait4(child.pid, os.WNOHANG)

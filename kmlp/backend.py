@@ -325,7 +325,7 @@ def set_global_rng_state(backend: str, states: dict[str, np.ndarray]) -> None:
             torch.cuda.set_rng_state(torch.from_numpy(state.copy()), int(name.removeprefix("torch_cuda_")))
 
 
-def thread_env(backend: str, threads: int) -> dict[str, str]:
+def thread_env(threads: int) -> dict[str, str]:
     """Environment that caps a fresh process at ``threads`` compute threads (set before the framework loads).
 
     OpenMP/MKL/OpenBLAS pools read their variables once; TensorFlow reads ``TF_NUM_*_THREADS``. XLA's CPU

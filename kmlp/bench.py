@@ -18,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ class Row:
     rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return asdict(self)
 
 
 def summarise(name: str, backend: str, results: list[ChildResult]) -> Row:
@@ -150,6 +151,35 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+@dataclass
+class Contender:
+    """One thing to measure: a child process command (printing a JSON report last) on one backend."""
+
+    name: str
+    backend: str
+    argv: list[str]
+
+
+def interleave(
+    contenders: list[Contender],
+    repeat: int,
+    threads: int,
+    on_result: Callable[[int, Contender, ChildResult], None] | None = None,
+) -> list[Row]:
+    """Run every contender once per round, round after round, each in a fresh process with the same thread cap,
+    so a load spike on a shared machine hits them alike; one row of medians per contender. ``on_result`` gets
+    (round from 1, contender, result) as each finishes."""
+    results: dict[str, list[ChildResult]] = {c.name: [] for c in contenders}
+    for round_ in range(1, repeat + 1):
+        for contender in contenders:
+            env = {**thread_env(threads), "KERAS_BACKEND": contender.backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            result = run_child(contender.argv, env, contender.name)
+            results[contender.name].append(result)
+            if on_result:
+                on_result(round_, contender, result)
+    return [summarise(c.name, c.backend, results[c.name]) for c in contenders]
+
+
 def bench(
     recipe: str,
     backends: list[str],
@@ -158,7 +188,7 @@ def bench(
     repeat: int = 1,
     threads: int | None = None,
     overrides: list[str] = (),  # type: ignore[assignment]
-    on_result=None,
+    on_result: Callable[[int, Contender, ChildResult], None] | None = None,
 ) -> tuple[list[Row], dict[str, str], int]:
     """Measure ``recipe`` on each usable backend ``repeat`` times, interleaved; return rows, missing, threads."""
     threads = threads or default_threads()
@@ -168,15 +198,8 @@ def bench(
             f"none of the requested backends is installed ({', '.join(backends)})",
             "install one, e.g. pip install 'kmlp[jax]'",
         )
-    results: dict[str, list[ChildResult]] = {b: [] for b in usable}
-    for _ in range(repeat):
-        for backend in usable:
-            argv = kmlp_argv(recipe, backend, epochs, threads, list(overrides))
-            result = run_child(argv, thread_env(backend, threads), f"kmlp on {backend}")
-            results[backend].append(result)
-            if on_result:
-                on_result(backend, result)
-    return [summarise(f"kmlp {b}", b, results[b]) for b in usable], missing, threads
+    contenders = [Contender(f"kmlp {b}", b, kmlp_argv(recipe, b, epochs, threads, list(overrides))) for b in usable]
+    return interleave(contenders, repeat, threads, on_result), missing, threads
 
 
 # --- the child process -----------------------------------------------------------------------------------------

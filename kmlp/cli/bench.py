@@ -43,9 +43,9 @@ def bench(
     if not as_json:
         out.print(f"kmlp bench  recipe {resolved.name}  backends {', '.join(names)}  x{repeat}")
 
-    def progress(backend: str, result) -> None:
+    def progress(round_, contender, result) -> None:
         if not as_json:
-            err.print(f"  {backend}: done in {result.wall_seconds:.1f}s", highlight=False)
+            err.print(f"  {contender.backend}: done in {result.wall_seconds:.1f}s", highlight=False)
 
     rows, missing, used_threads = measure(
         recipe, names, epochs=epochs, repeat=repeat, threads=threads, overrides=overrides or [], on_result=progress
