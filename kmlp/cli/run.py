@@ -77,16 +77,19 @@ def resume(
 
 
 def _resume(run_dir: str, backend: str | None, device: str | None, quiet: bool, as_json: bool) -> None:
-    folder = resumable(Path(run_dir))
-    resolved = load(RunDir(folder).recipe_file)
+    run_folder = RunDir(resumable(Path(run_dir)))
+    resolved = load(run_folder.recipe_file)
     saved_backend = resolved["runtime"]["backend"]
     if backend is not None and saved_backend and backend != saved_backend:
         raise KmlpError(
-            f"the run in {folder} trained on {saved_backend}; resuming on {backend} would not continue it exactly",
+            f"the run in {run_folder.path} trained on {saved_backend}; resuming on {backend} would not continue it "
+            "exactly",
             f"resume with --backend {saved_backend}, or start a new run of its recipe.toml",
         )
-    fixed = BackendChoice(saved_backend, f"the run's {RunDir(folder).recipe_file.name}") if saved_backend else None
-    _train(resolved, backend, device, quiet, as_json, subject=f"resume {folder}", fixed=fixed, resume=RunDir(folder))
+    fixed = BackendChoice(saved_backend, f"the run's {run_folder.recipe_file.name}") if saved_backend else None
+    _train(
+        resolved, backend, device, quiet, as_json, subject=f"resume {run_folder.path}", fixed=fixed, resume=run_folder
+    )
 
 
 def _train(
