@@ -4,7 +4,7 @@
     python benchmarks/compare.py --repeat 3 --json       # 3 interleaved rounds, medians, JSON
     python benchmarks/compare.py --tiny                  # a few hundred generated samples: proves it runs (CI)
 
-Every contender is a fresh process with the same thread setting (kmlp.backend.thread_env/pin_threads): kmlp
+Every contender is a fresh process with the same thread setting (kmlp.runtime.threads.thread_env/pin_threads): kmlp
 (``python -m kmlp.bench``, the recipe as ``kmlp run`` trains it, live progress bar included), hand-written Keras
 on each backend and the plain PyTorch loop (benchmarks/references.py). One round runs them all, one after the
 other; ``--repeat`` rounds interleave, so load on a shared machine hits every contender alike. Speed is
@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kmlp.backend import is_installed
 from kmlp.bench import ChildResult, Contender, Row, default_threads, interleave, kmlp_argv, usable_backends
+from kmlp.runtime.backend import is_installed
 
 HERE = Path(__file__).resolve().parent
 TINY_RECIPE = """

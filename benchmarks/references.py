@@ -22,10 +22,11 @@ import time
 
 import numpy as np
 
-from kmlp.backend import pin_threads
 from kmlp.bench import memory_mb
-from kmlp.recipe import Recipe, load
-from kmlp.registry import default_registry
+from kmlp.plugins.registry import default_registry
+from kmlp.recipe.resolve import load
+from kmlp.recipe.schema import Recipe
+from kmlp.runtime.threads import pin_threads
 
 
 def _data(recipe: Recipe) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -87,7 +88,7 @@ def torch_loop(recipe: Recipe, epochs: int, threads: int) -> dict:
 def hand_keras(recipe: Recipe, epochs: int, threads: int) -> dict:
     import keras
 
-    from kmlp.progress import EpochTimer
+    from kmlp.train.progress import EpochTimer
 
     backend = keras.backend.backend()
     pinned = pin_threads(backend, threads)

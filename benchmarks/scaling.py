@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import reference_argv
 
-from kmlp.backend import is_installed, thread_env
 from kmlp.bench import default_threads, kmlp_argv, run_child, summarise
+from kmlp.runtime.backend import is_installed
+from kmlp.runtime.threads import thread_env
 
 CONFIGS = {
     "batch 32": ["training.batch_size=32"],

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kmlp.backend import thread_env
 from kmlp.bench import default_threads
+from kmlp.runtime.threads import thread_env
 
 FEATURES, CLASSES = 784, 10
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmlp.params import REQUIRED, Param
+from kmlp.recipe.params import REQUIRED, Param
 
 __all__ = [
     "API_VERSION",

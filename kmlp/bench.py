@@ -1,7 +1,7 @@
 """``kmlp bench``: train a recipe on each backend in a fresh process and measure it the same way every time.
 
 A process holds one Keras backend for life, so each measurement is a child process (``python -m kmlp.bench``)
-that pins its thread count, trains the recipe with :class:`kmlp.progress.EpochTimer`, and prints one JSON line.
+that pins its thread count, trains the recipe with :class:`kmlp.train.progress.EpochTimer`, and prints one JSON line.
 The child reports its peak RSS (``VmHWM``; see :func:`memory_mb`), else the parent takes ``ru_maxrss`` from
 ``os.wait4``.
 Backends run interleaved, round after round (``repeat``), so a load spike on a shared machine hits every
@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kmlp.backend import BACKENDS, check_backend_name, is_installed, thread_env
 from kmlp.errors import KmlpError
+from kmlp.runtime.backend import BACKENDS, check_backend_name, is_installed
+from kmlp.runtime.threads import thread_env
 
 
 def memory_mb(field: str = "VmHWM") -> float:
@@ -209,8 +210,9 @@ def _child(recipe_arg: str, backend: str, epochs: int | None, threads: int, over
     """Train the recipe once on ``backend`` with a live (invisible) progress bar, as ``kmlp run`` would."""
     from rich.console import Console
 
-    from kmlp.backend import DeviceRequest, activate, pin_threads
-    from kmlp.recipe import load
+    from kmlp.recipe.resolve import load
+    from kmlp.runtime.backend import DeviceRequest, activate
+    from kmlp.runtime.threads import pin_threads
 
     extra = [*overrides, "output.save_model=false", "logging.plots=false"]
     if epochs is not None:
@@ -221,16 +223,16 @@ def _child(recipe_arg: str, backend: str, epochs: int | None, threads: int, over
         device = activate(backend, DeviceRequest("cpu"))
         pinned = pin_threads(backend, threads)
         baseline_rss_mb = memory_mb("VmRSS")  # the backend loaded, no data yet
-        from kmlp import training
-        from kmlp.backend import BackendChoice
-        from kmlp.progress import EpochTimer
+        from kmlp.runtime.backend import BackendChoice
+        from kmlp.train.progress import EpochTimer
+        from kmlp.train.run import train
 
         import_seconds = time.perf_counter() - started
         timer = EpochTimer()
         # A terminal console writing to /dev/null: the live progress bar runs (and costs what it costs).
         with open(os.devnull, "w") as sink:
             console = Console(file=sink, force_terminal=True, width=120)
-            result = training.train(recipe, BackendChoice(backend, "kmlp bench"), device, console, callbacks=[timer])
+            result = train(recipe, BackendChoice(backend, "kmlp bench"), device, console, callbacks=[timer])
         environment = json.loads(result.run.environment_file.read_text())
     return {
         "epoch_seconds": timer.seconds,

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from kmlp.errors import KmlpError
 
@@ -25,3 +26,13 @@ def print_error(error: KmlpError) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def metrics_table(metrics: dict[str, float], title: str | None = None) -> Table:
+    """Final metrics as a two-column table, the way ``run`` and ``evaluate`` print them."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    return table

@@ -1,8 +1,12 @@
-"""Errors a user can fix, kept apart from internal bugs so the CLI can print them without a traceback."""
+"""Errors a user can fix, kept apart from internal bugs so the CLI can print them without a traceback, and the
+"did you mean" suggestion every such error uses."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 #: Exit codes, documented in the README.
 EXIT_OK = 0
@@ -53,3 +57,12 @@ class RecipeError(KmlpError):
         lines = [f"{p.origin or source}: {p}" for p in problems]
         noun = "problem" if len(problems) == 1 else "problems"
         super().__init__(f"invalid recipe ({len(problems)} {noun}):\n  " + "\n  ".join(lines))
+
+
+def did_you_mean(word: Any, candidates: Iterable[Any] | None) -> str | None:
+    """A "did you mean" hint from the closest candidates, or ``None`` when nothing is close."""
+    names = [str(c) for c in candidates or ()]
+    matches = difflib.get_close_matches(str(word), names, n=3, cutoff=0.6)
+    if not matches:
+        return None
+    return "did you mean " + " or ".join(repr(m) for m in matches) + "?"

@@ -20,9 +20,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from kmlp.conformance import FAILED, SKIPPED, Check, ExpectedFailures, Report, check_plugins, run_here, select_checks
-from kmlp.conformance.runner import expectations_for, resolve_targets
-from kmlp.registry import PluginEntry, Registry
+from kmlp.plugins.conformance import (
+    FAILED,
+    SKIPPED,
+    Check,
+    ExpectedFailures,
+    Report,
+    check_plugins,
+    run_here,
+    select_checks,
+)
+from kmlp.plugins.conformance.runner import expectations_for, resolve_targets
+from kmlp.plugins.registry import PluginEntry, Registry
 
 __all__ = ["PluginCheck", "check_plugin", "parametrize_plugin_checks", "plugin_checks"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "kmlp" / "recipes"
+RECIPES = REPO / "kmlp" / "recipe" / "recipes"
 BACKEND = os.environ.get("KERAS_BACKEND") or "jax"
 #: A small, fast recipe on generated data; tests override what they need.
 SYNTHETIC_RECIPE = """

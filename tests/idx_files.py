@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kmlp.builtins.idx import SPLIT_FILES
+from kmlp.plugins.builtins.idx import SPLIT_FILES
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

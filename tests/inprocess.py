@@ -1,6 +1,6 @@
 """The CLI run inside the test process: the same ``main()`` as ``python -m kmlp``, without a new interpreter.
 
-Keras is already imported on the backend under test, which every command accepts (``kmlp.backend.apply`` only
+Keras is already imported on the backend under test, which every command accepts (``kmlp.runtime.backend.apply`` only
 refuses a *different* backend), so tests of what a command prints and writes need not pay seconds of start-up
 each. Tests of start-up itself (backend and device choice, imports) use ``conftest.kmlp`` in a fresh process.
 """

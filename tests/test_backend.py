@@ -9,7 +9,8 @@ import sys
 import pytest
 from conftest import BACKEND, kmlp
 
-from kmlp.backend import (
+from kmlp.errors import KmlpError
+from kmlp.runtime.backend import (
     DeviceRequest,
     apply,
     choose_backend,
@@ -17,7 +18,6 @@ from kmlp.backend import (
     keras_config_backend,
     parse_device,
 )
-from kmlp.errors import KmlpError
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def _applied_env(device: str, env: dict[str, str] | None = None) -> dict[str, st
     import subprocess
 
     code = (
-        "import json, os; from kmlp.backend import apply, parse_device; "
+        "import json, os; from kmlp.runtime.backend import apply, parse_device; "
         f"apply('jax', parse_device({device!r})); "
         "print(json.dumps({k: os.environ.get(k) for k in ('KERAS_BACKEND', 'CUDA_VISIBLE_DEVICES', 'JAX_PLATFORMS', 'KERAS_TORCH_DEVICE')}))"
     )
@@ -190,7 +190,7 @@ def test_unknown_backend_through_the_cli(write_recipe):
 
 
 def test_host_devices_flag_is_set_for_jax_and_keeps_other_xla_flags():
-    from kmlp.backend import _with_host_device_count
+    from kmlp.runtime.backend import _with_host_device_count
 
     assert _with_host_device_count("", 2) == "--xla_force_host_platform_device_count=2"
     assert (
@@ -245,7 +245,7 @@ def two_fake_gpus(monkeypatch):
 
 @pytest.mark.usefixtures("restored_environ")
 def test_the_device_recorded_is_the_one_the_framework_uses(two_fake_gpus, monkeypatch):
-    from kmlp.backend import activate
+    from kmlp.runtime.backend import activate
 
     first_gpu = "gpu:0 (Fake GPU 0)" if BACKEND == "torch" else "gpu:0"
     assert activate(BACKEND, DeviceRequest("auto")) == first_gpu
@@ -258,7 +258,7 @@ def test_the_device_recorded_is_the_one_the_framework_uses(two_fake_gpus, monkey
     if BACKEND == "torch":  # Keras's torch backend prefers Apple's GPU (mps) to the CPU unless told otherwise
         import torch
 
-        from kmlp.backend import framework_devices
+        from kmlp.runtime.backend import framework_devices
 
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)

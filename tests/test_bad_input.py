@@ -379,7 +379,7 @@ CASES = [
     ),
     Case(
         "import-path-dataset",
-        replace('name = "synthetic"', 'name = "kmlp.builtins.small:load_synthetic"'),
+        replace('name = "synthetic"', 'name = "kmlp.plugins.builtins.small:load_synthetic"'),
         expect=["{recipe}: dataset.name: unknown dataset"],
     ),
     Case(

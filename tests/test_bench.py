@@ -8,7 +8,7 @@ import sys
 
 from conftest import BACKEND, REPO, kmlp, run_json
 
-from kmlp.backend import is_installed
+from kmlp.runtime.backend import is_installed
 
 TINY = """
 [recipe]

@@ -7,7 +7,7 @@ import inspect
 import keras
 import pytest
 
-from kmlp.catalog import LOSSES, METRICS, OPTIMIZERS
+from kmlp.recipe.catalog import LOSSES, METRICS, OPTIMIZERS
 
 _NOT_RECIPE_ARGS = {"name", "kwargs"}
 #: Where kmlp deliberately differs from Keras's default, and why.

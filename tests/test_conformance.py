@@ -13,11 +13,11 @@ import pytest
 from conftest import BACKEND, REPO, kmlp, modules_after
 from plugin_fixtures import make_distribution
 
-from kmlp.conformance import CATALOGUE, CHECK_GROUPS, FAILED, PASSED, XFAILED, XPASSED, CheckResult
-from kmlp.conformance.base import apply_expectations
-from kmlp.conformance.runner import resolve_targets
 from kmlp.errors import KmlpError
-from kmlp.registry import Registry
+from kmlp.plugins.conformance import CATALOGUE, CHECK_GROUPS, FAILED, PASSED, XFAILED, XPASSED, CheckResult
+from kmlp.plugins.conformance.base import apply_expectations
+from kmlp.plugins.conformance.runner import resolve_targets
+from kmlp.plugins.registry import Registry
 from kmlp.testing import parametrize_plugin_checks
 
 BROKEN_SOURCES = REPO / "tests" / "broken_plugin"
@@ -250,10 +250,10 @@ def test_saved_model_of_a_run_loads_with_its_recorded_architecture(write_recipe)
     import numpy as np
     from rich.console import Console
 
-    from kmlp import training
-    from kmlp.backend import BackendChoice
-    from kmlp.inference import load_model, recorded_architecture
-    from kmlp.recipe import load
+    from kmlp.inference.loading import load_model, recorded_architecture
+    from kmlp.recipe.resolve import load
+    from kmlp.runtime.backend import BackendChoice
+    from kmlp.train import run as training
 
     result = training.train(
         load(write_recipe(), ["training.epochs=1"]),

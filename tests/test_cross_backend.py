@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from conftest import REPO, SYNTHETIC_RECIPE, run_json
 
-from kmlp.recipe import load
-from kmlp.registry import default_registry
+from kmlp.plugins.registry import default_registry
+from kmlp.recipe.resolve import load
 
 pytestmark = pytest.mark.cross_backend
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import BACKEND, kmlp, run_json
 
-from kmlp.data import ArrayBatches
-from kmlp.distribute import SUPPORTED_BACKENDS
 from kmlp.errors import KmlpError, RecipeError
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
+from kmlp.runtime.distribution import SUPPORTED_BACKENDS
+from kmlp.train.batches import ArrayBatches
 
 TWO_DEVICES = ["--set", 'distribution.strategy="data_parallel"', "--set", "distribution.devices=2"]
 
@@ -127,7 +127,7 @@ def test_uneven_batches_on_two_devices_count_every_test_example(write_recipe, tm
 
 def test_more_devices_than_the_backend_sees(write_recipe):
     """In this process the backend has already started with one CPU device, so it cannot be split any more."""
-    from kmlp import distribute
+    from kmlp.runtime import distribution as distribute
 
     if BACKEND not in SUPPORTED_BACKENDS:
         with pytest.raises(KmlpError, match="not supported on the torch backend"):
@@ -153,7 +153,7 @@ def test_data_parallel_on_every_local_device_when_devices_is_unset(write_recipe,
 
 def test_data_parallel_tensorflow_takes_one_step_per_call():
     """MirroredStrategy breaks inside its graph loop with several steps per call; "auto" means 1 there."""
-    from kmlp.backend import steps_per_execution
+    from kmlp.train.model import steps_per_execution
 
     assert steps_per_execution("auto", "tensorflow", distributed=True) == 1
     assert steps_per_execution("auto", "tensorflow", distributed=False) == 16

@@ -10,13 +10,13 @@ from conftest import BACKEND
 from inprocess import invoke
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
 from kmlp.errors import EXIT_RUN_FAILED, RunFailed
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
+from kmlp.runtime.backend import BackendChoice
 
 
 def _train(path, callbacks=(), *overrides):
-    from kmlp import training
+    from kmlp.train import run as training
 
     # One step per call, so the callbacks below see every batch (JAX and TensorFlow default to 16 per call).
     recipe = load(path, ["training.epochs=3", "training.steps_per_execution=1", *overrides])
@@ -111,7 +111,7 @@ def test_any_other_error_is_recorded_and_the_run_resumes_once_it_is_gone(write_r
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
-    from kmlp.runs import atomic_write, atomic_write_text
+    from kmlp.runs.folder import atomic_write, atomic_write_text
 
     target = tmp_path / "metrics.json"
     atomic_write_text(target, "old\n")
@@ -131,7 +131,7 @@ def test_a_half_written_checkpoint_is_ignored(tmp_path):
     import keras
     import numpy as np
 
-    from kmlp import checkpoint
+    from kmlp.train import checkpoint
 
     def model():
         inputs = keras.Input((3,))
@@ -171,8 +171,8 @@ def _signal_after(monkeypatch, module, name):
 
 
 def test_ctrl_c_just_after_the_folder_says_running_still_marks_it_interrupted(write_recipe, tmp_path, monkeypatch):
-    from kmlp import training
-    from kmlp.checkpoint import Interrupted
+    from kmlp.train import run as training
+    from kmlp.train.signals import Interrupted
 
     _signal_after(monkeypatch, training, "_open_run")  # before fit: the window a sweep's Ctrl-C hit
     with pytest.raises(Interrupted) as caught:
@@ -184,7 +184,7 @@ def test_ctrl_c_just_after_the_folder_says_running_still_marks_it_interrupted(wr
 
 
 def test_ctrl_c_once_training_is_over_lets_the_run_finish_saving(write_recipe, tmp_path, monkeypatch):
-    from kmlp import confusion
+    from kmlp.runs import confusion
 
     _signal_after(monkeypatch, confusion, "save")  # between evaluation and saving the model
     result = _train(write_recipe())
@@ -193,7 +193,7 @@ def test_ctrl_c_once_training_is_over_lets_the_run_finish_saving(write_recipe, t
 
 
 def test_an_error_after_training_is_a_failed_run_that_resume_finishes(write_recipe, tmp_path, monkeypatch):
-    from kmlp import confusion
+    from kmlp.runs import confusion
 
     def broken(*args, **kwargs):
         raise OSError("No space left on device")

@@ -15,7 +15,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kmlp.errors import KmlpError
-from kmlp.recipe import SECTIONS, Recipe, apply_overrides, dump_toml, load, resolve
+from kmlp.recipe.files import dump_toml
+from kmlp.recipe.overrides import apply_overrides
+from kmlp.recipe.resolve import load, resolve
+from kmlp.recipe.schema import SECTIONS, Recipe
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

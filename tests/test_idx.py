@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from idx_files import idx_bytes, write_idx_dataset
 
-from kmlp.builtins import idx
-from kmlp.builtins.idx import load_fashion_mnist, load_mnist, read_idx
 from kmlp.errors import KmlpError
+from kmlp.plugins.builtins import idx
+from kmlp.plugins.builtins.idx import load_fashion_mnist, load_mnist, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 OPTIONS = {"download": False, "scale": True, "train_size": None, "test_size": None}
@@ -145,8 +145,8 @@ def test_unset_parameters_are_left_out_and_default_to_none(tmp_path):
     """A recipe passes only the parameters it sets (``Recipe.params`` drops unset ones): the loader copes."""
     from conftest import RECIPES
 
-    from kmlp.recipe import load
-    from kmlp.registry import default_registry
+    from kmlp.plugins.registry import default_registry
+    from kmlp.recipe.resolve import load
 
     write_idx_dataset(tmp_path / "fm")
     recipe = load(RECIPES / "fashion_mnist_mlp.toml", [f'dataset.path="{tmp_path / "fm"}"'])

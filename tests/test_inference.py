@@ -17,10 +17,10 @@ from inprocess import invoke, invoke_json
 from plugin_fixtures import make_distribution
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
-from kmlp.builtins.small import load_synthetic
 from kmlp.errors import KmlpError
-from kmlp.recipe import load
+from kmlp.plugins.builtins.small import load_synthetic
+from kmlp.recipe.resolve import load
+from kmlp.runtime.backend import BackendChoice
 
 SYNTHETIC = {"train_samples": 512, "test_samples": 256, "input_shape": [16], "num_classes": 4, "noise": 0.8}
 BARE_DATASET_ARGS = [f"dataset.{k}={json.dumps(v)}" for k, v in SYNTHETIC.items() if k != "num_classes"]
@@ -29,7 +29,7 @@ BARE_DATASET_ARGS = [f"dataset.{k}={json.dumps(v)}" for k, v in SYNTHETIC.items(
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One run of the synthetic recipe on the backend under test, and its test inputs as a .npy file."""
-    from kmlp import training
+    from kmlp.train import run as training
 
     folder = tmp_path_factory.mktemp("trained")
     recipe_file = folder / "recipe.toml"
@@ -204,7 +204,7 @@ def test_a_wrong_input_in_a_fresh_process_is_one_message_and_exit_2(trained, tmp
 
 
 def test_input_files_are_read_without_pickle(tmp_path):
-    from kmlp.predictions import read_inputs
+    from kmlp.inference.predictions import read_inputs
 
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(KmlpError, match="cannot read .*allow_pickle=False"):
@@ -236,7 +236,7 @@ def test_one_example_is_predicted_as_a_batch_of_one(trained, tmp_path):
 def test_a_lambda_layer_is_refused_by_safe_mode(tmp_path):
     import keras
 
-    from kmlp.inference import load_model
+    from kmlp.inference.loading import load_model
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Lambda(lambda t: t * 2)(inputs)))
@@ -264,7 +264,7 @@ def test_a_lambda_layer_is_refused_by_safe_mode(tmp_path):
     ids=["not-zip", "no-config", "bad-json", "bad-config"],
 )
 def test_damaged_model_files_are_clear_errors(tmp_path, content, message):
-    from kmlp.inference import load_model
+    from kmlp.inference.loading import load_model
 
     path = tmp_path / "model.keras"
     if isinstance(content, bytes):
@@ -279,7 +279,7 @@ def test_damaged_model_files_are_clear_errors(tmp_path, content, message):
 
 
 def test_only_keras_files_are_loaded(tmp_path):
-    from kmlp.inference import load_model
+    from kmlp.inference.loading import load_model
 
     (tmp_path / "model.h5").write_bytes(b"")
     with pytest.raises(KmlpError, match=r"model.h5 is not a .keras model file") as caught:
@@ -312,8 +312,8 @@ def test_custom_layers_come_from_an_installed_plugin_or_are_named(tmp_path, monk
 
     import keras
 
-    from kmlp.inference import load_model
-    from kmlp.registry import Registry
+    from kmlp.inference.loading import load_model
+    from kmlp.plugins.registry import Registry
 
     site = tmp_path / "site"
     make_distribution(
@@ -357,7 +357,7 @@ def test_compile_settings_follow_the_loading_backend(trained, tmp_path):
     on under torch); kmlp recompiles with this backend's own "auto"."""
     import keras
 
-    from kmlp.inference import load_model
+    from kmlp.inference.loading import load_model
 
     foreign = not _jit_default()  # what another backend would have saved
     source = trained["run"] / "model.keras"

@@ -7,9 +7,9 @@ import pytest
 from conftest import BACKEND
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
 from kmlp.errors import KmlpError
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
+from kmlp.runtime.backend import BackendChoice
 
 RECIPE = """
 [recipe]
@@ -46,21 +46,22 @@ def npy_files(tmp_path):
 
 
 def _train(path, *overrides):
-    from kmlp import training
+    from kmlp.train import run as training
 
     recipe = load(path, overrides)
     return training.train(recipe, BackendChoice(BACKEND, "test"), "cpu:0", Console(quiet=True), quiet=True)
 
 
 def test_streamed_npy_dataset_trains(npy_files, write_recipe):
-    from kmlp import training
-    from kmlp.data import StreamBatches
+    from kmlp.plugins.registry import default_registry
+    from kmlp.train.batches import StreamBatches, make_batches
+    from kmlp.train.data import load_data
 
     path = write_recipe(RECIPE.format(d=npy_files.as_posix()))
     recipe = load(path)
-    data, _ = training.load_data(recipe, training.default_registry())
+    data, _ = load_data(recipe, default_registry())
     assert isinstance(data.train[0], np.memmap)  # streamed: not read into memory
-    batches = training.make_batches(recipe, data)
+    batches = make_batches(recipe, data)
     assert isinstance(batches.train, StreamBatches) and batches.train.num_samples == 540
     assert batches.validation.start == 540  # the last 10 % of rows
     result = _train(path)
@@ -69,17 +70,18 @@ def test_streamed_npy_dataset_trains(npy_files, write_recipe):
 
 
 def test_in_memory_npy_dataset_uses_array_batches(npy_files, write_recipe):
-    from kmlp import training
-    from kmlp.data import ArrayBatches
+    from kmlp.plugins.registry import default_registry
+    from kmlp.train.batches import ArrayBatches, make_batches
+    from kmlp.train.data import load_data
 
     recipe = load(write_recipe(RECIPE.format(d=npy_files.as_posix())), ["dataset.stream=false"])
-    data, _ = training.load_data(recipe, training.default_registry())
+    data, _ = load_data(recipe, default_registry())
     assert not isinstance(data.train[0], np.memmap)
-    assert isinstance(training.make_batches(recipe, data).train, ArrayBatches)
+    assert isinstance(make_batches(recipe, data).train, ArrayBatches)
 
 
 def test_stream_batches_visit_every_row_once_per_epoch_in_a_seeded_order(tmp_path):
-    from kmlp.data import StreamBatches
+    from kmlp.train.batches import StreamBatches
 
     x = np.arange(800, dtype=np.float32).reshape(200, 4)
     np.save(tmp_path / "x.npy", x)
@@ -105,7 +107,7 @@ def test_stream_batches_visit_every_row_once_per_epoch_in_a_seeded_order(tmp_pat
 
 
 def test_npy_dataset_errors_name_the_file(npy_files):
-    from kmlp.builtins.npyfiles import load_npy
+    from kmlp.plugins.builtins.npyfiles import load_npy
 
     files = {f"{s}_{a}": str(npy_files / f"{s}_{a}.npy") for s in ("train", "test") for a in ("x", "y")}
     with pytest.raises(KmlpError, match="test_y file '/nowhere/y.npy' not found"):

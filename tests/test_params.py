@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kmlp.params import REQUIRED, Param, describe_type, did_you_mean, is_toml_type, validate
+from kmlp.errors import did_you_mean
+from kmlp.recipe.params import REQUIRED, Param, describe_type, is_toml_type, validate
 
 
 @pytest.mark.parametrize(

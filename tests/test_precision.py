@@ -10,9 +10,9 @@ from conftest import BACKEND
 from inprocess import invoke_json
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
-from kmlp.builtins.small import load_synthetic
-from kmlp.recipe import load
+from kmlp.plugins.builtins.small import load_synthetic
+from kmlp.recipe.resolve import load
+from kmlp.runtime.backend import BackendChoice
 
 COMPUTE_DTYPES = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
@@ -30,8 +30,8 @@ def _restore_global_policy():
 def test_mixed_precision_trains_keeps_logits_float32_and_survives_saving(write_recipe, policy):
     import keras
 
-    from kmlp import training
-    from kmlp.inference import load_model
+    from kmlp.inference.loading import load_model
+    from kmlp.train import run as training
 
     recipe = load(write_recipe(), [f'runtime.precision="{policy}"', "training.epochs=4"])
     result = training.train(recipe, BackendChoice(BACKEND, "test"), "cpu:0", Console(quiet=True), quiet=True)

@@ -9,8 +9,10 @@ import pytest
 from conftest import RECIPES, REPO
 
 from kmlp.errors import KmlpError, RecipeError
-from kmlp.recipe import apply_overrides, load, parse_override, read_toml, resolve
-from kmlp.registry import Registry, find_entries
+from kmlp.plugins.registry import Registry, find_entries
+from kmlp.recipe.files import read_toml
+from kmlp.recipe.overrides import apply_overrides, parse_override
+from kmlp.recipe.resolve import load, resolve
 
 MINIMAL = {"dataset": {"name": "synthetic"}, "architecture": {"name": "mlp"}}
 
@@ -180,7 +182,7 @@ def test_unknown_names_list_close_matches_and_what_is_installed(raw, expected):
     assert any(p.startswith(expected) for p in problems_of(raw)), problems_of(raw)
 
 
-@pytest.mark.parametrize("name", ["os:system", "keras.optimizers.SGD", "kmlp.builtins.mlp.build_mlp", "../mlp"])
+@pytest.mark.parametrize("name", ["os:system", "keras.optimizers.SGD", "kmlp.plugins.builtins.mlp.build_mlp", "../mlp"])
 def test_names_are_registry_keys_never_import_paths(name):
     problems = problems_of({"dataset": {"name": "synthetic"}, "architecture": {"name": name}})
     assert any(p.startswith("architecture.name: unknown architecture") for p in problems)
@@ -203,16 +205,16 @@ def test_requires_names_the_distribution_to_install():
 
 def test_a_plugin_recipe_without_its_plugin_names_the_distribution(monkeypatch):
     """The MNIST-1D example recipe where kmlp-mnist1d is not installed (hidden here when it is)."""
-    import kmlp.recipe
+    import kmlp.recipe.checks
 
-    installed_version = kmlp.recipe.version
+    installed_version = kmlp.recipe.checks.version
 
     def version(name: str) -> str:
         if name == "kmlp-mnist1d":
             raise PackageNotFoundError(name)
         return installed_version(name)
 
-    monkeypatch.setattr(kmlp.recipe, "version", version)
+    monkeypatch.setattr(kmlp.recipe.checks, "version", version)
     registry = Registry([e for e in find_entries() if e.distribution != "kmlp-mnist1d"])
     with pytest.raises(RecipeError) as caught:
         load(REPO / "plugins" / "kmlp-mnist1d" / "recipes" / "mnist1d_mlp.toml", registry=registry)
@@ -320,7 +322,7 @@ def test_recipe_that_is_missing_a_directory_or_unreadable(tmp_path, monkeypatch)
 
 
 def test_resolved_recipe_round_trips_through_toml(write_recipe, tmp_path):
-    from kmlp.recipe import dump_toml
+    from kmlp.recipe.files import dump_toml
 
     recipe = load(write_recipe(), ["training.epochs=2"])
     saved = tmp_path / "resolved.toml"

@@ -12,8 +12,8 @@ from plugin_fixtures import GOOD_SPEC, make_distribution
 
 from kmlp.api import API_VERSION
 from kmlp.errors import KmlpError, RecipeError
-from kmlp.recipe import resolve
-from kmlp.registry import Registry, find_entries
+from kmlp.plugins.registry import Registry, find_entries
+from kmlp.recipe.resolve import resolve
 
 _ids = itertools.count()
 
@@ -175,12 +175,12 @@ def test_cli_list_shows_broken_and_conflicting_plugins(site):
     assert "broken: import of" in done.stdout and "RuntimeError: boom" in done.stdout
     assert "conflict with kmlp-two; use 'kmlp-one:twin'" in done.stdout
     # A recipe that does not use them is unaffected.
-    ok = kmlp("validate", "kmlp/recipes/digits_mlp.toml", env={"PYTHONPATH": str(site)}, cwd=None)
+    ok = kmlp("validate", "kmlp/recipe/recipes/digits_mlp.toml", env={"PYTHONPATH": str(site)}, cwd=None)
     assert ok.returncode == 0, ok.stderr
 
 
 def test_timm_style_create_model_validates_parameters(backend):
-    from kmlp.registry import create_model, load_dataset
+    from kmlp.plugins.registry import create_model, load_dataset
 
     data = load_dataset("synthetic", seed=1, train_samples=10, test_samples=5, input_shape=[3, 2])
     assert data.train[0].shape == (10, 3, 2)

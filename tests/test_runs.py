@@ -13,8 +13,8 @@ import pytest
 from conftest import BACKEND, SYNTHETIC_RECIPE, kmlp, modules_after, run_json
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
+from kmlp.runtime.backend import BackendChoice
 
 BACKEND_MODULES = {"keras", "jax", "jaxlib", "torch", "tensorflow"}
 
@@ -22,7 +22,7 @@ BACKEND_MODULES = {"keras", "jax", "jaxlib", "torch", "tensorflow"}
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     """Two real runs of one recipe that differ in learning rate, trained on the backend under test."""
-    from kmlp import training
+    from kmlp.train import run as training
 
     folder = tmp_path_factory.mktemp("history")
     recipe = folder / "synth.toml"

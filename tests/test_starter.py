@@ -14,7 +14,8 @@ import pytest
 from conftest import RECIPES, kmlp, modules_after, run_json
 
 from kmlp.errors import KmlpError
-from kmlp.recipe import builtin_recipes, load, locate
+from kmlp.recipe.files import builtin_recipes, locate
+from kmlp.recipe.resolve import load
 
 BACKEND_MODULES = {"keras", "jax", "jaxlib", "torch", "tensorflow"}
 

@@ -6,7 +6,8 @@ import pytest
 from conftest import RECIPES, kmlp
 
 from kmlp.errors import RecipeError
-from kmlp.recipe import load, read_toml, resolve
+from kmlp.recipe.files import read_toml
+from kmlp.recipe.resolve import load, resolve
 from kmlp.sweeps import space
 
 BASE = read_toml(RECIPES / "digits_mlp.toml")

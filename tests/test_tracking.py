@@ -11,14 +11,14 @@ import pytest
 from conftest import BACKEND, SYNTHETIC_RECIPE, kmlp
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
 from kmlp.errors import KmlpError, RunFailed
-from kmlp.history import read_history
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
+from kmlp.runs.records import read_history
+from kmlp.runtime.backend import BackendChoice
 
 
 def train(path, *overrides):
-    from kmlp import training
+    from kmlp.train import run as training
 
     return training.train(
         load(path, overrides), BackendChoice(BACKEND, "test"), "cpu:0", Console(quiet=True), quiet=True

@@ -11,13 +11,13 @@ import pytest
 from conftest import BACKEND, kmlp, run_json
 from rich.console import Console
 
-from kmlp.backend import BackendChoice
 from kmlp.errors import RunFailed
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
+from kmlp.runtime.backend import BackendChoice
 
 
 def train(path, *overrides):
-    from kmlp import training
+    from kmlp.train import run as training
 
     recipe = load(path, overrides)
     return training.train(recipe, BackendChoice(BACKEND, "test"), "cpu:0", Console(quiet=True), quiet=True)
@@ -68,8 +68,8 @@ def test_synthetic_run_learns_and_writes_a_complete_run_folder(write_recipe, tmp
 def test_saved_model_loads_back_with_the_same_results(write_recipe):
     import keras
 
-    from kmlp.builtins.small import load_synthetic
-    from kmlp.recipe import load as load_recipe
+    from kmlp.plugins.builtins.small import load_synthetic
+    from kmlp.recipe.resolve import load as load_recipe
 
     path = write_recipe()
     result = train(path, "training.epochs=2")
@@ -130,18 +130,18 @@ def test_loaders_get_every_parameter_with_unset_ones_as_none():
     """The plugin contract: every declared parameter is passed; `path` left unset arrives as None."""
     from conftest import RECIPES
 
-    from kmlp import training
-    from kmlp.registry import default_registry
+    from kmlp.plugins.registry import default_registry
+    from kmlp.train.data import load_data
 
     recipe = load(RECIPES / "fashion_mnist_mlp.toml", ["dataset.train_size=64", "dataset.test_size=32"])
-    data, _ = training.load_data(recipe, default_registry())
+    data, _ = load_data(recipe, default_registry())
     assert data.train[0].shape == (64, 28, 28) and data.test[0].shape == (32, 28, 28)
 
 
 def test_batches_are_trained_in_the_order_array_batches_gives(write_recipe, monkeypatch):
     """Keras's fit(shuffle=True) would reorder a PyDataset's batches with Python's RNG, whose state differs per
     backend; kmlp's order must come from (seed, epoch) alone, so the model sees batch 0, 1, 2, ... each epoch."""
-    from kmlp.data import ArrayBatches
+    from kmlp.train.batches import ArrayBatches
 
     fetched: list[tuple[int, int]] = []
     original = ArrayBatches.__getitem__

@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Each module adds its commands to ``app``.
-from kmlp.cli import bench, evaluate, explore, plot, plugins, recipes, run, runs, sweep  # noqa: E402, F401
+from kmlp.cli import bench, evaluate, info, lookup, plot, plugins, recipes, run, runs, sweep, validate  # noqa: E402, F401
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from kmlp.cli import app
 from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Json, Overrides
 from kmlp.console import err, out, print_json
-from kmlp.recipe import load
+from kmlp.recipe.resolve import load
 
 
 @app.command()
@@ -60,7 +60,13 @@ def bench(
             }
         )
         return
-    table = Table(title=f"kmlp bench: {resolved.name}  (threads {used_threads}, median of {repeat})")
+    out.print(_table(rows, missing, f"kmlp bench: {resolved.name}  (threads {used_threads}, median of {repeat})"))
+    for r in rows:
+        out.print(f"{r.backend}: {r.settings.get('threads')}", highlight=False)
+
+
+def _table(rows: list, missing: dict[str, str], title: str) -> Table:
+    table = Table(title=title)
     for column in ("backend", "1st epoch s", "samples/s", "RSS MB", "test acc", "jit", "steps/exec"):
         table.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
     for r in rows:
@@ -78,6 +84,4 @@ def bench(
         )
     for name, why in missing.items():
         table.add_row(name, why, "", "", "", "", "")
-    out.print(table)
-    for r in rows:
-        out.print(f"{r.backend}: {r.settings.get('threads')}", highlight=False)
+    return table

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def recipe_names(incomplete: str) -> list[str]:
     """Built-in recipe names, and ``.toml`` files and folders beside what has been typed."""
-    from kmlp.recipe import builtin_recipes
+    from kmlp.recipe.files import builtin_recipes
 
     names = [name for name in builtin_recipes() if name.startswith(incomplete)]
     folder = Path(incomplete).parent if incomplete else Path(".")
@@ -27,12 +27,12 @@ def recipe_names(incomplete: str) -> list[str]:
 
 def run_ids(incomplete: str) -> list[str]:
     """Ids of the runs under ``runs`` (the default output folder) that start with what has been typed."""
-    from kmlp.history import find_runs
+    from kmlp.runs.records import find_runs
 
     return [r.id for r in find_runs("runs") if r.id.startswith(incomplete)]
 
 
 def builtin_recipe_names(incomplete: str) -> list[str]:
-    from kmlp.recipe import builtin_recipes
+    from kmlp.recipe.files import builtin_recipes
 
     return [name for name in builtin_recipes() if name.startswith(incomplete)]

@@ -1,16 +1,12 @@
 """``kmlp evaluate`` and ``kmlp predict``: use a trained model on any backend, whichever one trained it.
 
-A target is a run folder (or the ``model.keras`` in one), whose saved recipe says how its data were loaded and
-preprocessed, or a bare ``.keras`` file, for which ``--dataset`` names the data. Everything that can be checked
-without keras (paths, recipe, dataset parameters, input files) is checked before the backend starts.
+Parse, plan the work without keras (:mod:`kmlp.inference.targets`), start the backend, run it, print.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,83 +14,13 @@ from rich.table import Table
 from kmlp.cli import app
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
 from kmlp.cli.startup import start_backend
-from kmlp.console import escape, out, print_json
-from kmlp.errors import KmlpError
-from kmlp.recipe import Recipe, apply_overrides, parse_override, read_toml, resolve
-from kmlp.registry import default_registry, validate_params
-from kmlp.runs import RunDir
-
-SPLITS = ("test", "validation", "train")
+from kmlp.console import escape, metrics_table, out, print_json
+from kmlp.inference.targets import locate, plan_evaluation, run_settings
 
 Target = Annotated[
     str, typer.Argument(help="A run folder (or the model.keras in it), or a .keras model file.", show_default=False)
 ]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, help="Examples per step.")]
-
-
-@dataclass(frozen=True)
-class Located:
-    model_file: Path
-    #: The run the model comes from, when it is in a run folder with its recipe.
-    run: RunDir | None
-
-
-def locate(target: str) -> Located:
-    path = Path(target).expanduser()
-    if path.is_dir():
-        run = RunDir(path)
-        if not run.model_file.is_file():
-            state = run.read_status().get("state")
-            raise KmlpError(
-                f"{path} has no model.keras" + (f" (the run is {state})" if state else ""),
-                "pass a completed run folder (runs/<recipe>/<time>-<backend>) or a .keras file",
-            )
-        return Located(run.model_file, run if run.recipe_file.is_file() else None)
-    if path.is_file():
-        run = RunDir(path.parent)
-        in_run = path.name == run.model_file.name and run.recipe_file.is_file()
-        return Located(path, run if in_run else None)
-    raise KmlpError(f"{target} does not exist", "pass a run folder (runs/<recipe>/<time>-<backend>) or a .keras file")
-
-
-def _run_recipe(
-    run: RunDir, dataset: str | None, overrides: list[str], seed: int | None, batch_size: int | None
-) -> Recipe:
-    """The run's saved recipe, with another dataset or overrides if asked; its distribution does not apply."""
-    raw = read_toml(run.recipe_file)
-    raw.pop("distribution", None)  # evaluation runs on one device
-    if dataset:
-        raw["dataset"] = {"name": dataset}
-    if seed is not None:
-        overrides = [*overrides, f"recipe.seed={seed}"]
-    if batch_size is not None:
-        overrides = [*overrides, f"training.batch_size={batch_size}"]
-    overridden = {".".join(parse_override(text)[0]) for text in overrides}
-    return resolve(apply_overrides(raw, overrides), str(run.recipe_file), overridden=overridden)
-
-
-def _dataset_params(dataset: str, overrides: list[str]) -> dict[str, Any]:
-    """``--set dataset.KEY=VALUE`` for a bare model file, checked against the dataset's parameters."""
-    params: dict[str, Any] = {}
-    for text in overrides:
-        parts, value = parse_override(text)
-        if parts[0] != "dataset" or len(parts) != 2:
-            raise KmlpError(
-                f"--set {text}: only dataset.KEY=VALUE applies to a bare model file",
-                "evaluate a run folder to use its whole recipe",
-            )
-        params[parts[1]] = value
-    return validate_params("dataset", dataset, params)
-
-
-def _class_names(run: RunDir | None) -> list[str] | None:
-    if run is None:
-        return None
-    try:
-        names = json.loads(run.environment_file.read_text()).get("data", {}).get("class_names")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return names if isinstance(names, list) else None
 
 
 @app.command()
@@ -119,64 +45,36 @@ def evaluate(
     as_json: Json = False,
 ) -> None:
     """Evaluate a trained model on a dataset split: the run's own data and preprocessing, on any backend."""
-    if split not in SPLITS:
-        raise KmlpError(f"unknown split {split!r}", f"choose one of: {', '.join(SPLITS)}")
-    located = locate(target)
-    overrides = [*(overrides or []), *(assignments or [])]
-    recipe, params = None, {}
-    if located.run is not None:
-        recipe = _run_recipe(located.run, dataset, overrides, seed, batch_size)
-        dataset = recipe["dataset"]["name"]
-    elif dataset is None:
-        raise KmlpError(
-            f"{located.model_file} is not in a run folder, so kmlp does not know its data",
-            "name them: --dataset NAME (and --set dataset.KEY=VALUE, --seed N as in training)",
-        )
-    else:
-        params = _dataset_params(dataset, overrides)
-    quiet = quiet or as_json
-    started = start_backend(
-        backend, device, recipe["runtime"] if recipe else {}, subject=f"model {located.model_file}", quiet=quiet
+    plan = plan_evaluation(
+        target,
+        split=split,
+        dataset=dataset,
+        overrides=[*(overrides or []), *(assignments or [])],
+        seed=seed,
+        batch_size=batch_size,
     )
-    from kmlp import inference, training  # import keras: only now that the backend is fixed
+    quiet = quiet or as_json
+    started = start_backend(backend, device, plan.runtime, subject=f"model {plan.located.model_file}", quiet=quiet)
+    from kmlp.inference.evaluate import run_evaluation  # imports keras: only now that the backend is fixed
 
-    registry = default_registry()
-    model = inference.load_model(located.model_file, architecture=recipe["architecture"]["name"] if recipe else None)
-    if recipe is not None:
-        data, _ = training.load_data(recipe, registry)
-        batches = getattr(training.make_batches(recipe, data), split)
-        if batches is None:
-            raise KmlpError(
-                "this run had no validation split (its dataset has none and training.validation_split = 0)",
-                "use --split test or --split train",
-            )
-    else:
-        data = registry.lookup("dataset", dataset).spec.load(seed=seed or 0, **params)
-        batches = inference.split_batches(data, split, batch_size or 32, inference.label_encoding(model))
-    inference.check_compatible(model, data.input_shape, data.num_classes, dataset)
-    metrics = inference.evaluate(model, batches)
+    result = run_evaluation(plan)
     if as_json:
         print_json(
             {
-                "model": str(located.model_file),
-                "run": str(located.run.path) if located.run else None,
+                "model": str(plan.located.model_file),
+                "run": str(plan.located.run.path) if plan.located.run else None,
                 "backend": started.choice.name,
                 "device": started.device,
-                "jit_compile": bool(model.jit_compile),
-                "dataset": dataset,
+                "jit_compile": result.jit_compile,
+                "dataset": plan.dataset,
                 "split": split,
-                "examples": batches.num_samples,
-                "metrics": metrics,
+                "examples": result.examples,
+                "metrics": result.metrics,
             }
         )
         return
-    out.print(f"{split} metrics on {escape(dataset)} ({batches.num_samples} examples)")
-    table = Table()
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:.4f}")
-    out.print(table)
+    out.print(f"{split} metrics on {escape(plan.dataset)} ({result.examples} examples)")
+    out.print(metrics_table(result.metrics))
 
 
 @app.command()
@@ -196,24 +94,22 @@ def predict(
     as_json: Json = False,
 ) -> None:
     """Predict classes and probabilities (softmax of the model's logits) for an array of inputs."""
-    from kmlp import predictions as prediction_files  # imports numpy: not paid by `kmlp --help`
+    from kmlp.inference import predictions as prediction_files  # imports numpy: not paid by `kmlp --help`
 
     located = locate(target)
     source = Path(inputs).expanduser()
     destination = Path(output).expanduser() if output else source.with_name(source.stem + ".predictions.npz")
     prediction_files.check_destination(destination, overwrite)
     x = prediction_files.read_inputs(source, key)
-    runtime, architecture = {}, None
-    if located.run is not None:
-        raw = read_toml(located.run.recipe_file)  # only where it ran and what built it: no dataset is loaded
-        runtime, architecture = raw.get("runtime", {}), raw.get("architecture", {}).get("name")
+    runtime, architecture = run_settings(located)
     quiet = quiet or as_json
     started = start_backend(backend, device, runtime, subject=f"model {located.model_file}", quiet=quiet)
-    from kmlp import inference
+    from kmlp.inference.evaluate import predict, prepare_inputs
+    from kmlp.inference.loading import load_model
 
-    model = inference.load_model(located.model_file, architecture=architecture)
-    predictions = inference.predict(model, inference.prepare_inputs(x, model, str(source)), batch_size or 256)
-    names = _class_names(located.run)
+    model = load_model(located.model_file, architecture=architecture)
+    predictions = predict(model, prepare_inputs(x, model, str(source)), batch_size or 256)
+    names = located.class_names()
     prediction_files.write(destination, predictions, names)
     if as_json:
         print_json(

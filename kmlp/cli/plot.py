@@ -11,9 +11,8 @@ from kmlp.cli import app
 from kmlp.cli.completion import run_ids
 from kmlp.cli.options import Json, RunsDir
 from kmlp.console import escape, out, print_json
-from kmlp.errors import KmlpError
-from kmlp.history import select_runs
-from kmlp.params import did_you_mean
+from kmlp.errors import KmlpError, did_you_mean
+from kmlp.runs.records import select_runs
 
 
 @app.command(rich_help_panel="Look back")
@@ -41,7 +40,7 @@ def plot(
 
     Runs that lack their own curves.png / confusion_matrix.png (trained without matplotlib) get them too.
     """
-    from kmlp import plots
+    from kmlp.runs import plots
 
     records = select_runs(selected, runs_dir)
     records = [r for r in records if r.history]

@@ -15,11 +15,10 @@ from rich.table import Table
 from kmlp.cli import app
 from kmlp.cli.options import Json
 from kmlp.console import err, escape, out, print_json
-from kmlp.errors import EXIT_RUN_FAILED, KmlpError
-from kmlp.params import did_you_mean
+from kmlp.errors import EXIT_RUN_FAILED, KmlpError, did_you_mean
 
 if TYPE_CHECKING:
-    from kmlp.conformance import Report
+    from kmlp.plugins.conformance import Report
 
 plugins = typer.Typer(
     name="plugins",
@@ -68,7 +67,7 @@ def check(
 
     Exit 0 only if every check passes.
     """
-    from kmlp.conformance import CATALOGUE, CHECK_GROUPS, check_plugins
+    from kmlp.plugins.conformance import CATALOGUE, CHECK_GROUPS, check_plugins
 
     for name in group or []:
         if name not in CHECK_GROUPS:
@@ -92,7 +91,7 @@ def check(
 
 
 def _print_report(report: Report) -> None:
-    from kmlp.conformance import CATALOGUE
+    from kmlp.plugins.conformance import CATALOGUE
 
     columns = ["static", *report.backends]
     cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
@@ -130,7 +129,7 @@ def _print_report(report: Report) -> None:
 @plugins.command("checks")
 def checks(as_json: Json = False) -> None:
     """List every conformance check: its group, what it applies to, where it runs and what it asks."""
-    from kmlp.conformance import CATALOGUE
+    from kmlp.plugins.conformance import CATALOGUE
 
     rows = [
         {"name": c.name, "group": c.group, "applies_to": c.kind or "both", "stage": c.stage, "doc": c.doc}

@@ -15,9 +15,9 @@ from kmlp.cli import app
 from kmlp.cli.completion import builtin_recipe_names
 from kmlp.cli.options import Json
 from kmlp.console import escape, out, print_json
-from kmlp.errors import KmlpError
-from kmlp.params import did_you_mean
-from kmlp.recipe import NAME_PATTERN, builtin_recipes, read_toml
+from kmlp.errors import KmlpError, did_you_mean
+from kmlp.recipe.files import builtin_recipes, read_toml
+from kmlp.recipe.schema import NAME_PATTERN
 
 
 @app.command(rich_help_panel="Start a recipe")
@@ -79,7 +79,7 @@ def init(
     loss: Annotated[str, typer.Option("--loss", help="A Keras loss by name.")] = "sparse_categorical_crossentropy",
 ) -> None:
     """Write a new recipe listing every parameter of these plugins at its default, with its documentation."""
-    from kmlp.starter import render
+    from kmlp.recipe.starter import render
 
     file_name = f"{dataset.rpartition(':')[2]}_{architecture.rpartition(':')[2]}.toml"
     target = _target(dest, file_name)

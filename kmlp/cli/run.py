@@ -6,22 +6,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from kmlp import distribute
-from kmlp.backend import BackendChoice
 from kmlp.cli import app
 from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
 from kmlp.cli.startup import Started, start_backend
-from kmlp.console import out, print_json
+from kmlp.console import metrics_table, out, print_json
 from kmlp.errors import KmlpError
-from kmlp.history import resumable
-from kmlp.recipe import Recipe, load
-from kmlp.runs import RunDir
+from kmlp.recipe.resolve import load
+from kmlp.recipe.schema import Recipe
+from kmlp.runs.folder import RunDir
+from kmlp.runs.records import resumable
+from kmlp.runtime import distribution as distribute
+from kmlp.runtime.backend import BackendChoice
 
 if TYPE_CHECKING:
-    from kmlp import training
+    from kmlp.train.run import RunResult
 
 
 @app.command()
@@ -115,13 +115,13 @@ def _train(
         check=lambda name: distribute.check_supported(name, resolved["distribution"]),
         fixed=fixed,
     )
-    from kmlp import training  # imports keras: only now that the backend is fixed
+    from kmlp.train.run import train  # imports keras: only now that the backend is fixed
 
-    result = training.train(resolved, started.choice, started.device, out, quiet=quiet, resume=resume)
+    result = train(resolved, started.choice, started.device, out, quiet=quiet, resume=resume)
     _report(result, started, as_json)
 
 
-def _report(result: training.RunResult, started: Started, as_json: bool) -> None:
+def _report(result: RunResult, started: Started, as_json: bool) -> None:
     if as_json:
         print_json(
             {
@@ -133,9 +133,4 @@ def _report(result: training.RunResult, started: Started, as_json: bool) -> None
             }
         )
         return
-    table = Table(title=f"test metrics  ({result.run.path})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in result.test_metrics.items():
-        table.add_row(name, f"{value:.4f}")
-    out.print(table)
+    out.print(metrics_table(result.test_metrics, title=f"test metrics  ({result.run.path})"))

@@ -1,6 +1,6 @@
 """Looking back at runs: ``kmlp runs`` lists them, ``kmlp compare`` puts a few side by side.
 
-Both read run folders through :mod:`kmlp.history` and import no keras.
+Both read run folders through :mod:`kmlp.runs.records` and import no keras.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from kmlp.cli import app
 from kmlp.cli.completion import run_ids
 from kmlp.cli.options import Json, RunsDir
 from kmlp.console import escape, out, print_json
-from kmlp.history import RunRecord, find_runs, format_duration, recipe_differences, select_runs
+from kmlp.runs.records import RunRecord, find_runs, format_duration, recipe_differences, select_runs
 
 _STATE_STYLES = {
     "completed": "green",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kmlp import __version__
-from kmlp.backend import BackendChoice, activate, choose_backend, parse_device
 from kmlp.console import escape, out
+from kmlp.runtime.backend import BackendChoice, activate, choose_backend, parse_device
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ folder), ``logs/`` (each trial process's output) and ``best.toml`` (the best tri
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,17 +17,9 @@ from kmlp.cli import app
 from kmlp.cli.completion import recipe_names
 from kmlp.cli.options import Backend, Device, Json, Overrides, Quiet
 from kmlp.console import escape, out, print_json
-from kmlp.errors import KmlpError, RunFailed
-from kmlp.extras import require
-from kmlp.recipe import apply_overrides, dump_toml, load, locate, read_toml
-from kmlp.runs import atomic_write_text
+from kmlp.errors import RunFailed
+from kmlp.runtime.extras import require
 from kmlp.sweeps.space import short
-
-_EXAMPLE = """[sweep]
-trials = 20
-metric = "val_accuracy"
-[sweep.space]
-"optimizer.learning_rate" = { low = 1e-4, high = 0.1, log = true }"""
 
 
 @app.command(rich_help_panel="Sweep")
@@ -61,28 +52,22 @@ def sweep(
 ) -> None:
     """Search the recipe's \\[sweep.space] with Optuna. Rerun the same command to continue after a crash."""
     require("sweep")
-    from kmlp.sweeps.study import Runner, Sweep, open_study
+    from kmlp.sweeps.results import trial_rows, write_best
+    from kmlp.sweeps.runner import Runner
+    from kmlp.sweeps.study import open_study, plan_sweep
 
-    changes = [*(overrides or []), *(assignments or [])]
-    resolved = load(recipe, changes)
-    if "sweep" not in resolved.sections:
-        raise KmlpError(f"{recipe} has no [sweep] section", f"add one, e.g.\n{_EXAMPLE}")
-    settings = resolved["sweep"]
-    name = settings["name"] or resolved.name
-    folder = (Path(resolved["output"]["dir"]).expanduser() / "sweeps" / name).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    job = Sweep(
-        recipe=resolved,
-        raw_recipe=apply_overrides(read_toml(locate(recipe)), changes),
-        folder=folder,
-        storage_url=storage or f"sqlite:///{folder / 'study.db'}",
-        target=trials or settings["trials"],
+    job = plan_sweep(
+        recipe,
+        [*(overrides or []), *(assignments or [])],
+        storage=storage,
+        trials=trials,
         workers=workers,
         backend=backend,
         device=device,
         console=out,
         quiet=quiet or as_json,
     )
+    settings, name, folder = job.settings, job.study_name, job.folder
     study = open_study(job)
     if not job.quiet:
         out.print(
@@ -104,33 +89,6 @@ def sweep(
         )
     if not best:
         raise RunFailed("no trial completed", f"see the trial logs in {folder / 'logs'}")
-
-
-def trial_rows(study: Any, job: Any) -> list[dict[str, Any]]:
-    from kmlp.sweeps import space
-    from kmlp.sweeps.study import OUTCOME, suggest_params
-
-    dims = space.dimensions(job.settings)
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        state = trial.state.name.lower()
-        outcome = trial.user_attrs.get(OUTCOME)
-        if state == "fail":  # why: its run failed (counts), or it was stopped and queued again, or never ran
-            state = outcome if outcome in ("failed", "surplus", "interrupted", "error") else "crashed"
-        rows.append(
-            {
-                "trial": trial.number,
-                "state": state,
-                "value": trial.value if trial.values else None,
-                "params": suggest_params(trial, dims),
-                "epochs": trial.user_attrs.get("kmlp.epochs"),
-                "test": trial.user_attrs.get("kmlp.test"),
-                "run": trial.user_attrs.get("kmlp.run"),
-                "error": trial.user_attrs.get("kmlp.error"),
-                "duration_seconds": trial.duration.total_seconds() if trial.duration else None,
-            }
-        )
-    return rows
 
 
 def _relative(path: str, folder: Path) -> str:
@@ -159,35 +117,3 @@ def trials_table(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] |
             style="bold" if star else None,
         )
     return table
-
-
-def write_best(study: Any, job: Any) -> dict[str, Any] | None:
-    """Write the best completed trial's resolved recipe to ``best.toml``, named and placed like the original."""
-    from optuna.trial import TrialState
-
-    completed = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "kmlp.run" in t.user_attrs
-    ]
-    if not completed:
-        return None
-    best = study.best_trial
-    run = Path(best.user_attrs["kmlp.run"])
-    try:
-        saved = tomllib.loads(best.user_attrs.get("kmlp.recipe") or (run / "recipe.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise KmlpError(f"cannot read the best trial's recipe ({run}): {exc}") from exc
-    metric = job.settings["metric"]
-    saved["recipe"]["name"] = job.recipe.name
-    saved["recipe"]["description"] = f"best of sweep {job.study_name} (trial {best.number}): {metric} {best.value:.4f}"
-    saved["output"]["dir"] = job.recipe["output"]["dir"]
-    path = job.folder / "best.toml"
-    header = (
-        f"# Best trial of sweep {job.study_name!r}: trial {best.number}, {metric} = {best.value:.6g}.\n"
-        f"# Its run folder: {run}\n# Written by `kmlp sweep`; `kmlp run {path}` trains it again.\n"
-    )
-    atomic_write_text(path, header + dump_toml(saved))
-    from kmlp.sweeps import space
-    from kmlp.sweeps.study import suggest_params
-
-    params = suggest_params(best, space.dimensions(job.settings))
-    return {"trial": best.number, "value": best.value, "params": params, "run": str(run), "recipe": str(path)}

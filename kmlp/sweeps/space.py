@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kmlp import catalog
-from kmlp.errors import KmlpError, Problem
-from kmlp.params import Param, did_you_mean, validate
+from kmlp.errors import KmlpError, Problem, did_you_mean
+from kmlp.recipe import catalog
+from kmlp.recipe.params import Param, validate
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")

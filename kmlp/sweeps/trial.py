@@ -83,17 +83,17 @@ def _send(channel: TextIO, message: dict[str, Any]) -> None:
 def run(spec: dict[str, Any], channel: TextIO, replies: _Replies) -> None:
     from rich.console import Console
 
-    from kmlp.backend import activate, choose_backend, parse_device
-    from kmlp.recipe import load
+    from kmlp.recipe.resolve import load
+    from kmlp.runtime.backend import activate, choose_backend, parse_device
 
     recipe = load(spec["recipe"], spec["overrides"])
     choice = choose_backend(spec.get("backend"), recipe["runtime"]["backend"])
     device = activate(choice.name, parse_device(spec.get("device") or recipe["runtime"]["device"]))
-    from kmlp import training  # imports keras, now that the backend is fixed
+    from kmlp.train.run import train  # imports keras, now that the backend is fixed
 
     reporter = _reporter(spec["metric"], channel, replies, spec["prune"])
     console = Console(stderr=True, highlight=False)
-    result = training.train(recipe, choice, device, console, quiet=True, callbacks=[reporter])
+    result = train(recipe, choice, device, console, quiet=True, callbacks=[reporter])
     replies.finished.set()
     if reporter.pruned_after is not None:
         result.run.set_status("completed", pruned_after_epoch=reporter.pruned_after)
